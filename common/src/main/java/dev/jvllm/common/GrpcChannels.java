@@ -1,0 +1,34 @@
+package dev.jvllm.common;
+
+import io.grpc.ManagedChannel;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+
+/**
+ * Opens a channel to another service. The target decides the transport, so the same
+ * service code runs in one JVM ({@code inproc:NAME}) or across processes ({@code host:port}).
+ */
+public final class GrpcChannels {
+    public static final String IN_PROCESS_PREFIX = "inproc:";
+
+    /** Messages carry whole prompts and logits-free step batches; 64 MiB covers long contexts. */
+    public static final int MAX_MESSAGE_BYTES = 64 << 20;
+
+    private GrpcChannels() {}
+
+    public static ManagedChannel open(String target) {
+        if (target.startsWith(IN_PROCESS_PREFIX)) {
+            return InProcessChannelBuilder.forName(target.substring(IN_PROCESS_PREFIX.length()))
+                    .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                    .build();
+        }
+        return NettyChannelBuilder.forTarget(target)
+                .usePlaintext()
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .build();
+    }
+
+    public static String inProcess(String name) {
+        return IN_PROCESS_PREFIX + name;
+    }
+}
