@@ -1,0 +1,313 @@
+package dev.jvllm.worker.cpu;
+
+import dev.jvllm.worker.model.LlamaWeights;
+import dev.jvllm.worker.model.ModelConfig;
+
+import java.lang.foreign.MemorySegment;
+
+import static dev.jvllm.worker.model.LlamaWeights.F32;
+
+/**
+ * The Llama-family forward pass on the CPU over a paged KV cache.
+ * Every weight matrix is applied once per step to all of the step's tokens (rows of activations),
+ * split over output features between the pool's threads. Every token row is computed on its own,
+ * in a fixed order, so a sequence's logits do not depend on what else is in the batch.
+ */
+public final class CpuModelRunner {
+    private final ModelConfig c;
+    private final LlamaWeights w;
+    private final ComputePool pool;
+    private final double[] invFreq;
+    private final int maxModelLen;
+
+    // Activations of the current step, [token][feature] flattened; grown on demand, reused across steps.
+    private int capacity;
+    private float[] x, xb, q, k, v, att, gate, up;
+    private float[] ropeCos, ropeSin;
+    private int[] positions, tokenSeq;
+    private float[] logits = new float[0], finalHidden = new float[0];
+    private final ThreadLocal<float[]> scoreScratch = ThreadLocal.withInitial(() -> new float[0]);
+    private static volatile boolean kernelsWarm;
+
+    public CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen) {
+        this.w = weights;
+        this.c = weights.config();
+        this.pool = pool;
+        this.maxModelLen = maxModelLen;
+        this.invFreq = ropeInverseFrequencies(c);
+        if (!kernelsWarm) {
+            VectorKernels.warmUp();
+            kernelsWarm = true;
+        }
+    }
+
+    public ModelConfig config() {
+        return c;
+    }
+
+    /** HF rotary frequencies 1/theta^(2i/d), with Llama 3 or linear scaling when configured. */
+    static double[] ropeInverseFrequencies(ModelConfig c) {
+        int half = c.headDim() / 2;
+        double[] f = new double[half];
+        for (int i = 0; i < half; i++) {
+            f[i] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim());
+        }
+        ModelConfig.RopeScaling rs = c.ropeScaling();
+        if (rs != null && rs.type().equals("linear")) {
+            for (int i = 0; i < half; i++) {
+                f[i] /= rs.factor();
+            }
+        } else if (rs != null && rs.type().equals("llama3")) {
+            double lowFreqWavelen = rs.originalMaxPositionEmbeddings() / rs.lowFreqFactor();
+            double highFreqWavelen = rs.originalMaxPositionEmbeddings() / rs.highFreqFactor();
+            for (int i = 0; i < half; i++) {
+                double wavelen = 2 * Math.PI / f[i];
+                if (wavelen > lowFreqWavelen) {
+                    f[i] = f[i] / rs.factor();
+                } else if (wavelen >= highFreqWavelen) {
+                    double smooth = (rs.originalMaxPositionEmbeddings() / wavelen - rs.lowFreqFactor())
+                            / (rs.highFreqFactor() - rs.lowFreqFactor());
+                    f[i] = (1 - smooth) * f[i] / rs.factor() + smooth * f[i];
+                }
+            }
+        }
+        return f;
+    }
+
+    /**
+     * Runs one step: writes the new tokens' K/V into {@code cache} and returns the logits of
+     * {@code input.logitRows()}, row after row ({@code vocab} floats each). The returned array is
+     * reused by the next call.
+     */
+    public float[] forward(StepInput input, PagedKvCache cache) {
+        int T = input.numTokens();
+        if (T == 0) {
+            return logits;
+        }
+        ensureCapacity(T);
+        int hidden = c.hiddenSize();
+        embedTokens(input);
+        ropeTables(T);
+        for (int l = 0; l < c.numLayers(); l++) {
+            LlamaWeights.Layer layer = w.layer(l);
+            attentionBlock(layer, l, input, cache, T);
+            mlpBlock(layer, T);
+        }
+        int rows = input.logitRows().length;
+        if (finalHidden.length < rows * hidden) {
+            finalHidden = new float[rows * hidden];
+        }
+        for (int r = 0; r < rows; r++) {
+            VectorKernels.rmsNorm(finalHidden, r * hidden, x, input.logitRows()[r] * hidden, w.finalNorm(), hidden,
+                    (float) c.rmsNormEps());
+        }
+        long need = (long) rows * c.vocabSize();
+        if (need > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("too many logit rows in one step: " + rows);
+        }
+        if (logits.length < need) {
+            logits = new float[(int) need];
+        }
+        if (rows > 0) {
+            matmul(logits, finalHidden, rows, w.lmHead(), null);
+        }
+        return logits;
+    }
+
+    private void embedTokens(StepInput input) {
+        int hidden = c.hiddenSize();
+        int t = 0;
+        for (int s = 0; s < input.seqs().size(); s++) {
+            StepInput.SeqChunk seq = input.seqs().get(s);
+            for (int i = 0; i < seq.tokenIds().length; i++, t++) {
+                VectorKernels.copyRow(w.tokenEmbeddings(), seq.tokenIds()[i], x, t * hidden);
+                positions[t] = seq.startPos() + i;
+                tokenSeq[t] = s;
+            }
+        }
+    }
+
+    private void ropeTables(int T) {
+        int half = c.headDim() / 2;
+        for (int t = 0; t < T; t++) {
+            for (int i = 0; i < half; i++) {
+                double angle = positions[t] * invFreq[i];
+                ropeCos[t * half + i] = (float) Math.cos(angle);
+                ropeSin[t * half + i] = (float) Math.sin(angle);
+            }
+        }
+    }
+
+    private void attentionBlock(LlamaWeights.Layer layer, int l, StepInput input, PagedKvCache cache, int T) {
+        int hidden = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), hd = c.headDim();
+        float eps = (float) c.rmsNormEps();
+        for (int t = 0; t < T; t++) {
+            VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.inputNorm(), hidden, eps);
+        }
+        matmul(q, xb, T, layer.wq(), layer.bq());
+        matmul(k, xb, T, layer.wk(), layer.bk());
+        matmul(v, xb, T, layer.wv(), layer.bv());
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < c.numHeads(); h++) {
+                int off = t * qDim + h * hd;
+                if (layer.qNorm() != null) {
+                    VectorKernels.rmsNorm(q, off, q, off, layer.qNorm(), hd, eps);
+                }
+                rotateHalf(q, off, t);
+            }
+            for (int h = 0; h < c.numKvHeads(); h++) {
+                int off = t * kvDim + h * hd;
+                if (layer.kNorm() != null) {
+                    VectorKernels.rmsNorm(k, off, k, off, layer.kNorm(), hd, eps);
+                }
+                rotateHalf(k, off, t);
+            }
+        }
+        writeKvCache(input, cache, l, T);
+        pagedAttention(input, cache, l, T);
+        matmul(xb, att, T, layer.wo(), layer.bo());
+        VectorKernels.add(x, xb, T * hidden);
+    }
+
+    private void mlpBlock(LlamaWeights.Layer layer, int T) {
+        int hidden = c.hiddenSize(), ff = c.intermediateSize();
+        for (int t = 0; t < T; t++) {
+            VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.postAttentionNorm(), hidden, (float) c.rmsNormEps());
+        }
+        matmul(gate, xb, T, layer.wGate(), null);
+        matmul(up, xb, T, layer.wUp(), null);
+        VectorKernels.siluTimes(gate, up, T * ff);
+        matmul(xb, gate, T, layer.wDown(), null);
+        VectorKernels.add(x, xb, T * hidden);
+    }
+
+    /** HF rotary embedding: element i pairs with element i + headDim/2 (rotate_half). */
+    private void rotateHalf(float[] vec, int off, int t) {
+        int half = c.headDim() / 2;
+        for (int i = 0; i < half; i++) {
+            float cos = ropeCos[t * half + i], sin = ropeSin[t * half + i];
+            float x0 = vec[off + i], x1 = vec[off + half + i];
+            vec[off + i] = x0 * cos - x1 * sin;
+            vec[off + half + i] = x1 * cos + x0 * sin;
+        }
+    }
+
+    private void writeKvCache(StepInput input, PagedKvCache cache, int l, int T) {
+        int kvDim = c.kvDim();
+        MemorySegment kc = cache.keys(l), vc = cache.values(l);
+        for (int t = 0; t < T; t++) {
+            int[] table = input.seqs().get(tokenSeq[t]).blockTable();
+            long off = cache.tokenOffset(table, positions[t]);
+            MemorySegment.copy(k, t * kvDim, kc, F32, off, kvDim);
+            MemorySegment.copy(v, t * kvDim, vc, F32, off, kvDim);
+        }
+    }
+
+    /**
+     * Causal attention of each (token, head) over its sequence's cached positions, block by block
+     * with an online softmax: scores of one block, then one rescale of the running output.
+     */
+    private void pagedAttention(StepInput input, PagedKvCache cache, int l, int T) {
+        int heads = c.numHeads(), hd = c.headDim(), qDim = c.qDim(), group = heads / c.numKvHeads();
+        int bs = cache.blockSize();
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        MemorySegment kc = cache.keys(l), vc = cache.values(l);
+        int window = c.slidingWindow() > 0 && c.slidingWindow() < maxModelLen ? c.slidingWindow() : 0;
+        pool.parallelFor(T * heads, 4, (from, to) -> {
+            float[] scores = scoreScratch.get();
+            if (scores.length < bs) {
+                scores = new float[bs];
+                scoreScratch.set(scores);
+            }
+            for (int idx = from; idx < to; idx++) {
+                int t = idx / heads, h = idx % heads;
+                int[] table = input.seqs().get(tokenSeq[t]).blockTable();
+                int pos = positions[t];
+                int lo = window > 0 ? Math.max(0, pos - window + 1) : 0;
+                int qOff = t * qDim + h * hd;
+                long headByteOff = (long) (h / group) * hd * 4;
+                java.util.Arrays.fill(att, qOff, qOff + hd, 0f);
+                float max = Float.NEGATIVE_INFINITY, sum = 0f;
+                for (int b = lo / bs; b <= pos / bs; b++) {
+                    int first = Math.max(lo, b * bs), last = Math.min(pos, b * bs + bs - 1);
+                    long base = (long) table[b] * bs * c.kvDim() * 4 + headByteOff;
+                    float blockMax = Float.NEGATIVE_INFINITY;
+                    for (int j = first; j <= last; j++) {
+                        long off = base + (long) (j - b * bs) * c.kvDim() * 4;
+                        float s = VectorKernels.dot(kc, off, q, qOff, hd) * scale;
+                        scores[j - first] = s;
+                        blockMax = Math.max(blockMax, s);
+                    }
+                    float newMax = Math.max(max, blockMax);
+                    if (newMax > max && sum > 0f) {
+                        float correction = (float) Math.exp(max - newMax);
+                        sum *= correction;
+                        VectorKernels.scale(att, qOff, hd, correction);
+                    }
+                    max = newMax;
+                    for (int j = first; j <= last; j++) {
+                        float p = (float) Math.exp(scores[j - first] - max);
+                        sum += p;
+                        VectorKernels.axpy(att, qOff, p, vc, base + (long) (j - b * bs) * c.kvDim() * 4, hd);
+                    }
+                }
+                VectorKernels.scale(att, qOff, hd, 1f / sum);
+            }
+        });
+    }
+
+    /**
+     * out[t][r] = W[r] . in[t] (+ bias[r]) for t < T, r < rows: the weights are streamed once for all
+     * the step's tokens: groups of 4 rows, split between the threads, each applied to every token.
+     */
+    private void matmul(float[] out, float[] in, int T, LlamaWeights.Matrix weight, MemorySegment bias) {
+        int rows = weight.rows(), cols = weight.cols();
+        int groups = (rows + 3) / 4;
+        int minGroups = Math.max(1, 4096 / Math.max(1, cols * T));
+        pool.parallelFor(groups, minGroups, (from, to) -> {
+            for (int g = from; g < to; g++) {
+                int r0 = g * 4;
+                if (r0 + 4 <= rows) {
+                    for (int t = 0; t < T; t++) {
+                        VectorKernels.dot4x1(weight, r0, in, t, out);
+                    }
+                } else {
+                    long stride = (long) cols * (weight.bf16() ? 2 : 4);
+                    for (int r = r0; r < rows; r++) {
+                        for (int t = 0; t < T; t++) {
+                            out[t * rows + r] = VectorKernels.dot(weight.data(), weight.bf16(), r * stride, in, t * cols, cols);
+                        }
+                    }
+                }
+                if (bias != null) {
+                    for (int r = r0; r < Math.min(rows, r0 + 4); r++) {
+                        float b = bias.get(F32, (long) r * 4);
+                        for (int t = 0; t < T; t++) {
+                            out[t * rows + r] += b;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    private void ensureCapacity(int T) {
+        if (T <= capacity) {
+            return;
+        }
+        int n = Math.max(T, capacity * 2);
+        x = new float[n * c.hiddenSize()];
+        xb = new float[n * Math.max(c.hiddenSize(), c.qDim())];
+        q = new float[n * c.qDim()];
+        k = new float[n * c.kvDim()];
+        v = new float[n * c.kvDim()];
+        att = new float[n * c.qDim()];
+        gate = new float[n * c.intermediateSize()];
+        up = new float[n * c.intermediateSize()];
+        ropeCos = new float[n * c.headDim() / 2];
+        ropeSin = new float[n * c.headDim() / 2];
+        positions = new int[n];
+        tokenSeq = new int[n];
+        capacity = n;
+    }
+}

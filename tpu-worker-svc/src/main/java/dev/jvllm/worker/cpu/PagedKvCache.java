@@ -1,0 +1,61 @@
+package dev.jvllm.worker.cpu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Off-heap f32 key and value caches, one pair of segments per layer, laid out
+ * [block][slot in block][kv head][head dim]: a token's K (or V) for all kv heads is contiguous.
+ */
+public final class PagedKvCache implements AutoCloseable {
+    private final Arena arena = Arena.ofShared();
+    private final int numBlocks;
+    private final int blockSize;
+    private final int kvDim;
+    private final MemorySegment[] keys;
+    private final MemorySegment[] values;
+
+    public PagedKvCache(int numLayers, int numBlocks, int blockSize, int kvDim) {
+        this.numBlocks = numBlocks;
+        this.blockSize = blockSize;
+        this.kvDim = kvDim;
+        this.keys = new MemorySegment[numLayers];
+        this.values = new MemorySegment[numLayers];
+        long bytes = (long) numBlocks * blockSize * kvDim * Float.BYTES;
+        for (int l = 0; l < numLayers; l++) {
+            keys[l] = arena.allocate(bytes, 64);
+            values[l] = arena.allocate(bytes, 64);
+        }
+    }
+
+    public static long bytesPerToken(int numLayers, int kvDim) {
+        return 2L * numLayers * kvDim * Float.BYTES;
+    }
+
+    public int numBlocks() {
+        return numBlocks;
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    public MemorySegment keys(int layer) {
+        return keys[layer];
+    }
+
+    public MemorySegment values(int layer) {
+        return values[layer];
+    }
+
+    /** Byte offset of the K/V row of {@code position} for kv head 0, given the sequence's block table. */
+    public long tokenOffset(int[] blockTable, int position) {
+        int block = blockTable[position / blockSize];
+        return ((long) block * blockSize + position % blockSize) * kvDim * Float.BYTES;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

@@ -1,0 +1,153 @@
+package dev.jvllm.worker.model;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+
+/**
+ * The weights of a Llama-family model (row-major, one row per output feature, exactly as Hugging
+ * Face stores {@code nn.Linear} weights). F32 and BF16 matrices are used in place from the mapped
+ * files; F16 tensors and all small vectors (norms, biases) are converted once into off-heap f32
+ * memory owned by the same arena.
+ */
+public final class LlamaWeights implements AutoCloseable {
+
+    public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /**
+     * A [rows][cols] weight matrix, row-major: little-endian f32, or bf16 read in place from the
+     * mapped file (half the memory traffic; kernels widen it exactly to f32 as they go).
+     */
+    public record Matrix(MemorySegment data, boolean bf16, int rows, int cols) {}
+
+    /** One decoder layer; biases and q/k norms are null when the architecture has none. */
+    public record Layer(
+            MemorySegment inputNorm, MemorySegment postAttentionNorm,
+            Matrix wq, Matrix wk, Matrix wv, Matrix wo,
+            MemorySegment bq, MemorySegment bk, MemorySegment bv, MemorySegment bo,
+            MemorySegment qNorm, MemorySegment kNorm,
+            Matrix wGate, Matrix wUp, Matrix wDown) {}
+
+    private final ModelConfig config;
+    private final Arena arena;
+    private final Matrix tokenEmbeddings;
+    private final Layer[] layers;
+    private final MemorySegment finalNorm;
+    private final Matrix lmHead;
+
+    private LlamaWeights(ModelConfig config, Arena arena, Matrix tokenEmbeddings, Layer[] layers,
+                         MemorySegment finalNorm, Matrix lmHead) {
+        this.config = config;
+        this.arena = arena;
+        this.tokenEmbeddings = tokenEmbeddings;
+        this.layers = layers;
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+    }
+
+    /** Reads config.json (+ generation_config.json) and maps the weights of a Hugging Face model directory. */
+    public static LlamaWeights load(Path modelDir) {
+        ModelConfig config = ModelConfig.read(modelDir);
+        Arena arena = Arena.ofShared();
+        try {
+            return load(config, WeightFiles.open(modelDir, arena), arena);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    private static LlamaWeights load(ModelConfig c, WeightFiles files, Arena arena) {
+        long h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), ff = c.intermediateSize(), vocab = c.vocabSize();
+        Converter f32 = new Converter(files, arena);
+        Matrix embed = f32.weights("model.embed_tokens.weight", vocab, h);
+        Layer[] layers = new Layer[c.numLayers()];
+        for (int i = 0; i < layers.length; i++) {
+            String p = "model.layers." + i + ".";
+            layers[i] = new Layer(
+                    f32.vector(p + "input_layernorm.weight", h),
+                    f32.vector(p + "post_attention_layernorm.weight", h),
+                    f32.weights(p + "self_attn.q_proj.weight", q, h),
+                    f32.weights(p + "self_attn.k_proj.weight", kv, h),
+                    f32.weights(p + "self_attn.v_proj.weight", kv, h),
+                    f32.weights(p + "self_attn.o_proj.weight", h, q),
+                    c.qkvBias() ? f32.vector(p + "self_attn.q_proj.bias", q) : f32.optional(p + "self_attn.q_proj.bias", q),
+                    c.qkvBias() ? f32.vector(p + "self_attn.k_proj.bias", kv) : f32.optional(p + "self_attn.k_proj.bias", kv),
+                    c.qkvBias() ? f32.vector(p + "self_attn.v_proj.bias", kv) : f32.optional(p + "self_attn.v_proj.bias", kv),
+                    c.oBias() ? f32.vector(p + "self_attn.o_proj.bias", h) : f32.optional(p + "self_attn.o_proj.bias", h),
+                    c.qkNorm() ? f32.vector(p + "self_attn.q_norm.weight", c.headDim()) : null,
+                    c.qkNorm() ? f32.vector(p + "self_attn.k_norm.weight", c.headDim()) : null,
+                    f32.weights(p + "mlp.gate_proj.weight", ff, h),
+                    f32.weights(p + "mlp.up_proj.weight", ff, h),
+                    f32.weights(p + "mlp.down_proj.weight", h, ff));
+        }
+        MemorySegment norm = f32.vector("model.norm.weight", h);
+        // Tied models often omit lm_head.weight; an untied model without it is also served tied, as HF does.
+        Matrix lmHead = !c.tieWordEmbeddings() && files.has("lm_head.weight")
+                ? f32.weights("lm_head.weight", vocab, h) : embed;
+        return new LlamaWeights(c, arena, embed, layers, norm, lmHead);
+    }
+
+    /** Turns stored tensors into f32 segments, converting half-precision ones once. */
+    private record Converter(WeightFiles files, Arena arena) {
+        MemorySegment vector(String name, long... shape) {
+            return toF32(files.get(name, shape));
+        }
+
+        /** A weight matrix: bf16 stays in place, f16 is widened once to f32. */
+        Matrix weights(String name, long rows, long cols) {
+            SafetensorsFile.StoredTensor t = files.get(name, rows, cols);
+            boolean bf16 = t.dtype() == SafetensorsFile.DType.BF16;
+            return new Matrix(bf16 ? t.data() : toF32(t), bf16, (int) rows, (int) cols);
+        }
+
+        MemorySegment optional(String name, long... shape) {
+            return files.has(name) ? vector(name, shape) : null;
+        }
+
+        private MemorySegment toF32(SafetensorsFile.StoredTensor t) {
+            MemorySegment src = t.data();
+            if (t.dtype() == SafetensorsFile.DType.F32) {
+                return src;
+            }
+            long n = t.numElements();
+            MemorySegment dst = arena.allocate(n * 4, 64);
+            ValueLayout.OfShort half = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+            boolean bf16 = t.dtype() == SafetensorsFile.DType.BF16;
+            for (long i = 0; i < n; i++) {
+                short bits = src.get(half, i * 2);
+                float v = bf16 ? Float.intBitsToFloat((bits & 0xFFFF) << 16) : Float.float16ToFloat(bits);
+                dst.set(F32, i * 4, v);
+            }
+            return dst;
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Matrix tokenEmbeddings() {
+        return tokenEmbeddings;
+    }
+
+    public Layer layer(int i) {
+        return layers[i];
+    }
+
+    public MemorySegment finalNorm() {
+        return finalNorm;
+    }
+
+    public Matrix lmHead() {
+        return lmHead;
+    }
+
+    /** Unmaps the files and frees converted weights; the segments must not be used afterwards. */
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
