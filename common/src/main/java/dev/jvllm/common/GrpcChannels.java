@@ -1,5 +1,6 @@
 package dev.jvllm.common;
 
+import dev.jvllm.common.telemetry.Telemetry;
 import io.grpc.ManagedChannel;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -16,15 +17,18 @@ public final class GrpcChannels {
 
     private GrpcChannels() {}
 
+    /** Calls carry the installed {@link Telemetry}'s trace context and are counted in its metrics. */
     public static ManagedChannel open(String target) {
         if (target.startsWith(IN_PROCESS_PREFIX)) {
             return InProcessChannelBuilder.forName(target.substring(IN_PROCESS_PREFIX.length()))
                     .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                    .intercept(Telemetry.current().clientInterceptors())
                     .build();
         }
         return NettyChannelBuilder.forTarget(target)
                 .usePlaintext()
                 .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .intercept(Telemetry.current().clientInterceptors())
                 .build();
     }
 

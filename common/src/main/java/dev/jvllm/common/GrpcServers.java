@@ -1,7 +1,9 @@
 package dev.jvllm.common;
 
 import io.grpc.BindableService;
+import dev.jvllm.common.telemetry.Telemetry;
 import io.grpc.Server;
+import io.grpc.ServerInterceptors;
 import io.grpc.ServerBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -43,8 +45,10 @@ public final class GrpcServers implements AutoCloseable {
 
     private static GrpcServers start(ServerBuilder<?> builder, List<BindableService> services) {
         HealthStatusManager health = new HealthStatusManager();
+        // Each service's calls continue the caller's trace and are counted in the installed Telemetry's metrics.
+        var interceptors = Telemetry.current().serverInterceptors();
         for (BindableService s : services) {
-            builder.addService(s);
+            builder.addService(ServerInterceptors.intercept(s, interceptors));
         }
         builder.addService(health.getHealthService());
         builder.addService(ProtoReflectionServiceV1.newInstance());

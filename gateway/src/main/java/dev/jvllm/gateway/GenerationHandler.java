@@ -1,5 +1,7 @@
 package dev.jvllm.gateway;
 
+import dev.jvllm.common.telemetry.TraceContexts;
+
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -48,8 +50,12 @@ abstract class GenerationHandler implements GenerationStream.Listener, HttpExcha
     GenerationHandler(Services services, HttpExchange exchange) {
         this.services = services;
         this.exchange = exchange;
-        this.tokenizer = services.tokenizer(exchange.eventLoop());
-        this.engine = services.engine(exchange.eventLoop());
+        var trace = exchange.traceContext();
+        // Upstream calls start from callbacks: tie them to this request's span explicitly.
+        this.tokenizer = trace == null ? services.tokenizer(exchange.eventLoop())
+                : services.tokenizer(exchange.eventLoop()).withInterceptors(TraceContexts.parentInterceptor(trace));
+        this.engine = trace == null ? services.engine(exchange.eventLoop())
+                : services.engine(exchange.eventLoop()).withInterceptors(TraceContexts.parentInterceptor(trace));
         this.responseId = idPrefix() + "-" + exchange.requestId();
     }
 
@@ -172,7 +178,7 @@ abstract class GenerationHandler implements GenerationStream.Listener, HttpExcha
                     .setCacheSalt(spec.cacheSalt())
                     .build();
             streams.add(new GenerationStream(engine, tokenizer, req, pr.text(), spec, model.eosTokenIds(),
-                    exchange::isWritable, services.metrics(), arrivalNanos, this));
+                    exchange::isWritable, services.metrics().forModel(model).startRequest(req.getRequestId(), arrivalNanos), this));
         }
         if (spec.stream()) {
             exchange.startStream();

@@ -1,5 +1,7 @@
 package dev.jvllm.gateway;
 
+import dev.jvllm.common.metrics.VllmMetrics;
+
 import dev.jvllm.proto.CompletionOutput;
 import dev.jvllm.proto.DecodeStreamIds;
 import dev.jvllm.proto.DecodeStreamRequest;
@@ -117,9 +119,8 @@ final class GenerationStream {
     /** Token id -> readable text, from IdsToTokens. */
     private final Map<Integer, String> tokenTexts = new HashMap<>();
 
-    private final GatewayMetrics metrics;
-    private final long arrivalNanos;
-    private long lastTokenNanos = -1;
+    private static final org.slf4j.Logger requestLog = org.slf4j.LoggerFactory.getLogger("dev.jvllm.gateway.requests");
+    private final VllmMetrics.RequestTimer timer;
     private ClientCallStreamObserver<GenerateRequest> call;
     private boolean requestOutstanding;
     private boolean generateDone;
@@ -132,9 +133,8 @@ final class GenerationStream {
 
     GenerationStream(EngineGrpc.EngineStub engine, TokenizerGrpc.TokenizerStub tokenizer, GenerateRequest request,
                      String echoPrefix, GenerationSpec spec, Set<Integer> eosTokenIds, BooleanSupplier writable,
-                     GatewayMetrics metrics, long arrivalNanos, Listener listener) {
-        this.metrics = metrics;
-        this.arrivalNanos = arrivalNanos;
+                     VllmMetrics.RequestTimer timer, Listener listener) {
+        this.timer = timer;
         this.engine = engine;
         this.tokenizer = tokenizer;
         this.request = request;
@@ -212,6 +212,7 @@ final class GenerationStream {
     void cancel() {
         if (closed) return;
         closed = true;
+        recordFinished("abort");
         cancelCalls("cancelled by the client");
     }
 
@@ -310,21 +311,17 @@ final class GenerationStream {
         }
     }
 
-    /** TTFT on the first tokens; then one inter-token interval per engine step (a message may carry several). */
+    /** TTFT on the first tokens, then one inter-token interval per engine message; the engine's queue/prefill timings. */
     private void observeLatency(GenerateResponse response) {
-        int steps = 0;
-        for (CompletionOutput out : response.getOutputsList()) steps = Math.max(steps, out.getTokenIdsCount());
-        if (steps == 0) return;
-        long now = System.nanoTime();
-        if (lastTokenNanos < 0) {
-            metrics.timeToFirstToken.observe((now - arrivalNanos) / 1e9);
-            steps--;
-        }
-        if (steps > 0 && lastTokenNanos >= 0) {
-            double each = (now - lastTokenNanos) / 1e9 / steps;
-            for (int i = 0; i < steps; i++) metrics.interTokenLatency.observe(each);
-        }
-        lastTokenNanos = now;
+        int tokens = 0;
+        for (CompletionOutput out : response.getOutputsList()) tokens = Math.max(tokens, out.getTokenIdsCount());
+        timer.onResponse(tokens, response.getQueuedSeconds(), response.getFirstTokenSeconds());
+    }
+
+    /** Per-request histograms and the one structured log line per finished request. */
+    private void recordFinished(String finishReason) {
+        var summary = timer.finish(promptTokens(), completionTokens(), finishReason);
+        if (requestLog.isInfoEnabled()) requestLog.info("request finished: {}", summary.toLogLine());
     }
 
     private void enqueue(Choice c, List<PendingToken> batch) {
@@ -599,7 +596,7 @@ final class GenerationStream {
         for (Choice c : choices) if (!c.finished) return;
         if (auxCalls > 0 || !promptReady) return;
         closed = true;
-        metrics.e2eRequestLatency.observe((System.nanoTime() - arrivalNanos) / 1e9);
+        recordFinished(choices[0].finishReason == null ? "stop" : choices[0].finishReason);
         // Every sequence is done (stop strings may finish them before the engine does): abort the rest.
         cancelCalls("all sequences finished");
         listener.onDone(this);
@@ -608,6 +605,7 @@ final class GenerationStream {
     private void fail(OpenAiException e) {
         if (closed) return;
         closed = true;
+        recordFinished("abort");
         cancelCalls("request failed");
         listener.onError(this, e);
     }

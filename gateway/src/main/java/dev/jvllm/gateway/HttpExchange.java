@@ -46,6 +46,9 @@ final class HttpExchange {
     private boolean finished;
     private boolean streaming;
     private InFlight inFlight;
+    /** The request's span and its context (null when tracing is off). */
+    private io.opentelemetry.api.trace.Span span;
+    private io.opentelemetry.context.Context traceContext;
 
     HttpExchange(ChannelHandlerContext ctx, String requestId, boolean keepAlive, boolean http10, Runnable onFinished) {
         this.ctx = ctx;
@@ -65,6 +68,23 @@ final class HttpExchange {
     boolean isOpen() { return !finished && ctx.channel().isActive(); }
 
     void setInFlight(InFlight f) { this.inFlight = f; }
+
+    void setTrace(io.opentelemetry.api.trace.Span span, io.opentelemetry.context.Context context) {
+        this.span = span;
+        this.traceContext = context;
+    }
+
+    /** Parent of the upstream calls this request makes, or null when not traced. */
+    io.opentelemetry.context.Context traceContext() { return traceContext; }
+
+    /** Ends the request's span (once); {@code error} null on success. */
+    void endTrace(String error) {
+        io.opentelemetry.api.trace.Span s = span;
+        if (s == null) return;
+        span = null;
+        if (error != null) s.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR, error);
+        s.end();
+    }
 
     InFlight inFlight() { return finished ? null : inFlight; }
 
@@ -108,6 +128,10 @@ final class HttpExchange {
         if (finished || streaming) return;
         finished = true;
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, Unpooled.wrappedBuffer(body));
+        if (span != null) {
+            span.setAttribute("http.response.status_code", (long) status.code());
+            if (status.code() >= 500) span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR);
+        }
         r.headers().set(HttpHeaderNames.CONTENT_TYPE, contentType);
         r.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, body.length);
         if (retryAfter >= 0) r.headers().setInt(HttpHeaderNames.RETRY_AFTER, retryAfter);
@@ -143,6 +167,7 @@ final class HttpExchange {
     }
 
     private void afterLast(io.netty.channel.ChannelFuture f) {
+        endTrace(null);
         if (!keepAlive) {
             f.addListener(ChannelFutureListener.CLOSE);
         }

@@ -3,6 +3,10 @@ package dev.jvllm.gateway;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jvllm.common.metrics.PrometheusText;
+import dev.jvllm.common.metrics.VllmMetrics;
+import dev.jvllm.common.telemetry.Telemetry;
+import dev.jvllm.common.telemetry.TraceContexts;
 import dev.jvllm.proto.EngineGrpc;
 import dev.jvllm.proto.EngineStats;
 import dev.jvllm.proto.StatsRequest;
@@ -65,6 +69,7 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
         boolean http10 = req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
         HttpExchange ex = new HttpExchange(ctx, rid, keepAlive, http10, () -> finished(ctx));
         current = ex;
+        startTrace(req, ex);
         try {
             route(ctx, req, ex);
         } catch (OpenAiException e) {
@@ -130,6 +135,22 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
     }
 
+    /** A SERVER span for API calls when tracing is on, continuing the caller's W3C {@code traceparent} if any. */
+    private static void startTrace(FullHttpRequest req, HttpExchange ex) {
+        Telemetry t = Telemetry.current();
+        if (!t.tracingEnabled()) return;
+        String path = new QueryStringDecoder(req.uri()).path();
+        if (!path.startsWith("/v1/") && !path.equals("/tokenize") && !path.equals("/detokenize")) return;
+        io.opentelemetry.context.Context parent = TraceContexts.extract(t.openTelemetry(), req.headers()::get);
+        io.opentelemetry.api.trace.Span span = t.tracer("dev.jvllm.gateway").spanBuilder(req.method().name() + " " + path)
+                .setParent(parent).setSpanKind(io.opentelemetry.api.trace.SpanKind.SERVER)
+                .setAttribute("http.request.method", req.method().name())
+                .setAttribute("url.path", path)
+                .setAttribute("jvllm.request_id", ex.requestId())
+                .startSpan();
+        ex.setTrace(span, parent.with(span));
+    }
+
     private boolean authorized(FullHttpRequest req) {
         String h = req.headers().get(HttpHeaderNames.AUTHORIZATION);
         if (h == null) return false;
@@ -169,15 +190,22 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
         }, ex.eventLoop());
     }
 
-    /** Prometheus text with vLLM's metric names, from Engine.GetStats. */
+    /**
+     * vLLM's metrics (engine numbers fetched fresh with Engine.GetStats, so they are live in every deployment mode)
+     * followed by this process's gRPC and JVM metrics, in the Prometheus text format.
+     */
     private void metrics(HttpExchange ex) {
         long ms = services.options().controlTimeout().toMillis();
         EngineGrpc.EngineStub engine = services.engine(ex.eventLoop()).withDeadlineAfter(ms, TimeUnit.MILLISECONDS);
         var stats = GrpcCalls.<EngineStats>unary(o -> engine.getStats(StatsRequest.getDefaultInstance(), o));
-        stats.thenCombine(services.models().model(), (st, m) -> PrometheusText.render(st, m, services.metrics()))
-                .whenCompleteAsync((text, error) -> {
+        stats.thenCombine(services.models().model(), (st, m) -> {
+                    VllmMetrics vllm = services.metrics().forModel(m);
+                    vllm.update(st);
+                    return PrometheusText.toBytes(vllm.registry(), Telemetry.current().registry());
+                })
+                .whenCompleteAsync((bytes, error) -> {
             if (error != null) ex.sendError(OpenAiErrors.from(error));
-            else ex.sendBytes(HttpResponseStatus.OK, text.getBytes(StandardCharsets.UTF_8), PrometheusText.CONTENT_TYPE);
+            else ex.sendBytes(HttpResponseStatus.OK, bytes, PrometheusText.CONTENT_TYPE);
         }, ex.eventLoop());
     }
 
@@ -223,6 +251,7 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
         HttpExchange ex = current;
         current = null;
         if (ex != null && ex.inFlight() != null) ex.inFlight().cancel();
+        if (ex != null) ex.endTrace("client disconnected");
         FullHttpRequest q;
         while ((q = queued.poll()) != null) q.release();
         super.channelInactive(ctx);

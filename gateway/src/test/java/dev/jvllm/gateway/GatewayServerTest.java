@@ -212,17 +212,20 @@ class GatewayServerTest {
         HttpResponse<String> m = h.get("/metrics");
         assertEquals(200, m.statusCode());
         assertTrue(m.body().contains("vllm:num_requests_running{model_name=\"fake\"} 3.0\n"), m.body());
-        assertTrue(m.body().contains("vllm:request_success_total{model_name=\"fake\",finished_reason=\"stop\"} 7\n"), m.body());
-        // Per-request latency histograms, observed by the gateway.
-        long before = h.gateway.services().metrics().e2eRequestLatency.count();
-        long ttftBefore = h.gateway.services().metrics().timeToFirstToken.count();
+        assertTrue(m.body().contains("vllm:request_success_total{finished_reason=\"stop\",model_name=\"fake\"} 7.0\n"), m.body());
+        // Per-request histograms, observed by the gateway; parsed strictly, with vLLM's names, types and buckets.
+        var fam = dev.jvllm.common.metrics.PrometheusTextParser.parse(m.body());
+        java.util.Map<String, String> label = java.util.Map.of("model_name", "fake");
+        double before = fam.get("vllm:e2e_request_latency_seconds").series("_count", label).getFirst().value();
+        double ttftBefore = fam.get("vllm:time_to_first_token_seconds").series("_count", label).getFirst().value();
         h.post("/v1/completions", "{\"prompt\":[\"Hi\",\"Yo\"],\"max_tokens\":3}");
-        assertEquals(before + 2, h.gateway.services().metrics().e2eRequestLatency.count());
-        assertEquals(ttftBefore + 2, h.gateway.services().metrics().timeToFirstToken.count());
         String after = h.get("/metrics").body();
-        assertTrue(after.contains("vllm:e2e_request_latency_seconds_count{model_name=\"fake\"} " + (before + 2) + "\n"), after);
-        assertTrue(after.contains("vllm:inter_token_latency_seconds_bucket{model_name=\"fake\",le=\"+Inf\"}"), after);
-        assertTrue(after.contains("vllm:avg_generation_throughput_toks_per_s{model_name=\"fake\"}"), after);
+        var fam2 = dev.jvllm.common.metrics.PrometheusTextParser.parse(after);
+        assertEquals(before + 2, fam2.get("vllm:e2e_request_latency_seconds").series("_count", label).getFirst().value(), after);
+        assertEquals(ttftBefore + 2, fam2.get("vllm:time_to_first_token_seconds").series("_count", label).getFirst().value(), after);
+        assertEquals("gauge", fam2.get("vllm:avg_generation_throughput_toks_per_s").type());
+        assertEquals("counter", fam2.get("vllm:request_success_total").type());
+        assertEquals("gauge", fam2.get("jvm_memory_used_bytes").type()); // the gateway process's own metrics
         HttpResponse<String> pre = h.http.send(java.net.http.HttpRequest.newBuilder(h.uri("/v1/chat/completions"))
                 .method("OPTIONS", java.net.http.HttpRequest.BodyPublishers.noBody()).build(),
                 HttpResponse.BodyHandlers.ofString());

@@ -6,6 +6,7 @@ import dev.jvllm.common.hub.HubException;
 import dev.jvllm.common.hub.HubFiles;
 import dev.jvllm.common.hub.HubModelResolver;
 import dev.jvllm.common.hub.HubOptions;
+import dev.jvllm.common.telemetry.Telemetry;
 import dev.jvllm.gateway.GatewayOptions;
 import dev.jvllm.gateway.GatewayServer;
 import dev.jvllm.scheduler.SchedulerOptions;
@@ -53,6 +54,12 @@ public final class Deployment implements AutoCloseable {
         Deployment d = new Deployment();
         d.hubOptions = hub;
         try {
+            // Before any channel or server exists: they pick up the installed telemetry's interceptors.
+            Telemetry telemetry = d.own(Telemetry.install(Telemetry.create(
+                    cmd.role == ServeCommand.Role.all ? "jvllm" : "jvllm-" + cmd.role, cmd.otlpTracesEndpoint)));
+            if (cmd.metricsPort != null) {
+                telemetry.startMetricsServer(cmd.grpcHost, cmd.metricsPort);
+            }
             switch (cmd.role) {
                 case all -> d.startAllInOne(cmd);
                 case worker -> d.grpcServer = d.own(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role),
@@ -98,17 +105,16 @@ public final class Deployment implements AutoCloseable {
     }
 
     private WorkerService loadWorker(ServeCommand cmd) {
-        if (!"cpu".equals(cmd.device)) {
-            throw new IllegalArgumentException("--device " + cmd.device + " is not available in this build; use --device cpu");
-        }
         if (cmd.tensorParallelSize != 1) {
             throw new IllegalArgumentException("--tensor-parallel-size " + cmd.tensorParallelSize
-                    + " is not supported by the cpu backend (use 1)");
+                    + " is not supported yet (use 1)");
         }
         Path model = modelDir(cmd);
         WorkerOptions defaults = WorkerOptions.defaults(model);
         double kvSpace = cmd.kvCacheSpace != null ? cmd.kvCacheSpace : defaults.kvCacheSpaceGiB();
-        return WorkerService.load(new WorkerOptions(model, cmd.maxModelLen, kvSpace, cmd.threads, cmd.seed, cmd.dtype));
+        Path compileCache = cmd.compileCacheDir != null ? Path.of(cmd.compileCacheDir) : WorkerOptions.defaultCompileCacheDir();
+        return WorkerService.load(new WorkerOptions(model, cmd.maxModelLen, kvSpace, cmd.threads, cmd.seed, cmd.dtype,
+                cmd.device, compileCache, cmd.maxNumBatchedTokens, cmd.maxNumSeqs));
     }
 
     private TokenizerService loadTokenizer(ServeCommand cmd) {

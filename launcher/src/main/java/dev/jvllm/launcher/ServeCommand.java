@@ -81,8 +81,23 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype (default: ${DEFAULT-VALUE}).")
     String dtype;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "Worker backend (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--device", defaultValue = "cpu",
+            description = "Worker backend: cpu, tpu, cuda or pjrt:/path/to/plugin.so (default: ${DEFAULT-VALUE}).")
     String device;
+
+    @Option(names = "--compile-cache-dir", paramLabel = "DIR",
+            description = "Where compiled XLA executables are kept (default: VLLM_XLA_CACHE_PATH, else ~/.cache/jvllm/xla).")
+    String compileCacheDir;
+
+    @Option(names = "--otlp-traces-endpoint", paramLabel = "URL",
+            description = "Export OpenTelemetry traces by OTLP (e.g. grpc://jaeger:4317; default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "
+                    + "or OTEL_EXPORTER_OTLP_ENDPOINT; unset: no tracing).")
+    String otlpTracesEndpoint;
+
+    @Option(names = "--metrics-port", paramLabel = "PORT",
+            description = "Serve this process's gRPC and JVM metrics at http://GRPC_HOST:PORT/metrics (worker, tokenizer, scheduler roles; "
+                    + "the gateway serves every metric on its HTTP port).")
+    Integer metricsPort;
 
     @Option(names = "--tensor-parallel-size", defaultValue = "1", description = "Devices per model (cpu: 1).")
     int tensorParallelSize;

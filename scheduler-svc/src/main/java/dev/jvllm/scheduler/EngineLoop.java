@@ -1,10 +1,13 @@
 package dev.jvllm.scheduler;
 
+import dev.jvllm.common.metrics.VllmBuckets;
 import dev.jvllm.proto.EngineStats;
 import dev.jvllm.proto.GenerateRequest;
 import dev.jvllm.proto.InitCacheResponse;
 import dev.jvllm.proto.StepResponse;
 import io.grpc.Status;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.context.Context;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,7 +31,12 @@ final class EngineLoop implements Runnable {
 
     sealed interface Command permits Submit, Abort, Cancel, Shutdown {}
 
-    record Submit(GenerateRequest request, long arrivalNanos, ResponseStream stream) implements Command {}
+    /** {@code traceParent}: the Generate call's span context when tracing, else null. */
+    record Submit(GenerateRequest request, long arrivalNanos, ResponseStream stream, Context traceParent) implements Command {
+        Submit(GenerateRequest request, long arrivalNanos, ResponseStream stream) {
+            this(request, arrivalNanos, stream, null);
+        }
+    }
 
     record Abort(List<String> requestIds, CompletableFuture<Integer> aborted) implements Command {}
 
@@ -40,6 +48,10 @@ final class EngineLoop implements Runnable {
     private final Scheduler core;
     private final WorkerClient worker;
     private final int blockSize;
+    private final EngineTracing tracing;
+    /** vllm:iteration_tokens_total: steps by tokens scheduled, non-cumulative, last bucket +Inf. */
+    private final long[] iterationTokenBuckets = new long[VllmBuckets.ITERATION_TOKENS.length + 1];
+    private long iterationTokensSum;
     private final LinkedBlockingQueue<Command> inbox = new LinkedBlockingQueue<>();
     private final Map<String, ResponseStream> streams = new HashMap<>();
     private WorkerClient.StepStream stepStream;
@@ -55,9 +67,14 @@ final class EngineLoop implements Runnable {
     private long lastGenerationTokens;
 
     EngineLoop(Scheduler core, WorkerClient worker, int blockSize) {
+        this(core, worker, blockSize, new EngineTracing(dev.jvllm.common.telemetry.Telemetry.current()));
+    }
+
+    EngineLoop(Scheduler core, WorkerClient worker, int blockSize, EngineTracing tracing) {
         this.core = core;
         this.worker = worker;
         this.blockSize = blockSize;
+        this.tracing = tracing;
         this.stepStream = worker.openStepStream();
         this.workerConnected = true;
         publishStats();
@@ -70,6 +87,10 @@ final class EngineLoop implements Runnable {
             inbox.add(c);
             return true;
         }
+    }
+
+    EngineTracing tracing() {
+        return tracing;
     }
 
     int inboxSize() {
@@ -85,7 +106,10 @@ final class EngineLoop implements Runnable {
         try {
             while (!stopping) {
                 Command first = null;
-                if (!core.hasWork()) first = inbox.take();
+                if (!core.hasWork()) {
+                    logStatsOnIdle();
+                    first = inbox.take();
+                }
                 else if (!workerConnected && !tryReconnect()) first = inbox.poll(reconnectDelayMillis, TimeUnit.MILLISECONDS);
                 if (first != null) handle(first);
                 drainInbox();
@@ -114,13 +138,18 @@ final class EngineLoop implements Runnable {
             if (c != null) handle(c);
             return;
         }
+        iterationTokenBuckets[VllmBuckets.bucketOf(VllmBuckets.ITERATION_TOKENS, plan.numTokens())]++;
+        iterationTokensSum += plan.numTokens();
+        Span stepSpan = tracing.startStep(plan);
         StepResponse response;
         try {
-            response = stepStream.step(plan.request()).get();
+            response = stepStream.step(tracing.withContext(plan.request(), stepSpan)).get();
         } catch (ExecutionException e) {
+            tracing.endStep(stepSpan, describe(e.getCause()));
             onWorkerFailure("the worker's step stream failed: " + describe(e.getCause()));
             return;
         }
+        tracing.endStep(stepSpan, null);
         List<RequestOutput> outputs;
         try {
             outputs = core.update(plan, response);
@@ -133,6 +162,7 @@ final class EngineLoop implements Runnable {
 
     private void deliver(RequestOutput out) {
         ResponseStream s = out.finished() ? streams.remove(out.requestId()) : streams.get(out.requestId());
+        if (out.finished()) tracing.finished(out.requestId(), out.response());
         if (s != null) s.push(out.response());
     }
 
@@ -158,6 +188,7 @@ final class EngineLoop implements Runnable {
                 if (streams.get(k.requestId()) == k.stream()) {
                     streams.remove(k.requestId());
                     core.abort(k.requestId());
+                    tracing.ended(k.requestId(), "cancelled by the client");
                 }
             }
             case Shutdown ignored -> stopping = true;
@@ -169,6 +200,7 @@ final class EngineLoop implements Runnable {
         try {
             String id = core.addRequest(s.request(), s.arrivalNanos());
             streams.put(id, s.stream());
+            tracing.admitted(id, s.traceParent(), s.arrivalNanos(), s.request().getPromptTokenIdsCount());
         } catch (RequestRejectedException e) {
             Status code = switch (e.reason()) {
                 case INVALID_ARGUMENT -> Status.INVALID_ARGUMENT;
@@ -190,6 +222,7 @@ final class EngineLoop implements Runnable {
         Status status = Status.UNAVAILABLE.withDescription("request failed: " + why);
         for (String id : core.failRunning()) {
             ResponseStream s = streams.remove(id);
+            tracing.ended(id, why);
             if (s != null) s.fail(status);
         }
         reconnectDelayMillis = RECONNECT_MIN_MILLIS;
@@ -219,7 +252,10 @@ final class EngineLoop implements Runnable {
     private void shutdownNow() {
         stopping = true;
         for (RequestOutput out : core.abortAll()) deliver(out);
-        for (ResponseStream s : streams.values()) s.fail(Status.UNAVAILABLE.withDescription("the engine is shutting down"));
+        for (var e : streams.entrySet()) {
+            tracing.ended(e.getKey(), "the engine is shutting down");
+            e.getValue().fail(Status.UNAVAILABLE.withDescription("the engine is shutting down"));
+        }
         streams.clear();
         synchronized (inbox) {
             terminated = true;
@@ -237,27 +273,54 @@ final class EngineLoop implements Runnable {
         publishStats();
     }
 
-    /** vLLM-style periodic one-liner while the engine is busy. */
+    /**
+     * vLLM's periodic engine line: at most every {@value #LOG_INTERVAL_SECONDS} s, averaged over the interval, written
+     * at step boundaries and when the engine goes idle (so the end of a burst is reported); nothing while idle.
+     */
     private void maybeLogStats() {
         long now = System.nanoTime();
-        if (now - lastLogNanos < TimeUnit.SECONDS.toNanos(LOG_INTERVAL_SECONDS)) return;
-        EngineStats s = stats;
-        double secs = (now - lastLogNanos) / 1e9;
-        if (lastLogNanos != 0 && log.isInfoEnabled()) {
-            log.info(String.format("prompt throughput %.1f tokens/s, generation throughput %.1f tokens/s, running %d, waiting %d, "
-                            + "KV cache usage %.1f%%, prefix cache hit rate %.1f%%, preemptions %d",
-                    (s.getPromptTokensTotal() - lastPromptTokens) / secs, (s.getGenerationTokensTotal() - lastGenerationTokens) / secs,
-                    s.getNumRunning(), s.getNumWaiting(), 100 * s.getKvCacheUsage(),
-                    s.getPrefixCacheQueries() == 0 ? 0.0 : 100.0 * s.getPrefixCacheHits() / s.getPrefixCacheQueries(),
-                    s.getNumPreemptions()));
+        if (lastLogNanos == 0) {
+            markLogged(now, stats);
+            return;
         }
+        if (now - lastLogNanos >= TimeUnit.SECONDS.toNanos(LOG_INTERVAL_SECONDS)) logStats(now);
+    }
+
+    private void logStatsOnIdle() {
+        long now = System.nanoTime();
+        if (lastLogNanos == 0 || now - lastLogNanos < TimeUnit.SECONDS.toNanos(LOG_INTERVAL_SECONDS)) return;
+        logStats(now);
+        lastLogNanos = 0; // reported: the next burst starts a fresh interval instead of averaging over the idle time
+    }
+
+    private void logStats(long now) {
+        EngineStats s = stats;
+        long prompt = s.getPromptTokensTotal() - lastPromptTokens;
+        long generation = s.getGenerationTokensTotal() - lastGenerationTokens;
+        double secs = Math.max(1e-9, (now - lastLogNanos) / 1e9);
+        if ((prompt > 0 || generation > 0 || s.getNumRunning() > 0 || s.getNumWaiting() > 0) && log.isInfoEnabled()) {
+            log.info(String.format(java.util.Locale.ROOT,
+                    "Avg prompt throughput: %.1f tokens/s, Avg generation throughput: %.1f tokens/s, Running: %d reqs, "
+                            + "Waiting: %d reqs, KV cache usage: %.1f%%, Prefix cache hit rate: %.1f%%",
+                    prompt / secs, generation / secs, s.getNumRunning(), s.getNumWaiting(), 100 * s.getKvCacheUsage(),
+                    s.getPrefixCacheQueries() == 0 ? 0.0 : 100.0 * s.getPrefixCacheHits() / s.getPrefixCacheQueries()));
+        }
+        markLogged(now, s);
+    }
+
+    private void markLogged(long now, EngineStats s) {
         lastLogNanos = now;
         lastPromptTokens = s.getPromptTokensTotal();
         lastGenerationTokens = s.getGenerationTokensTotal();
     }
 
     private void publishStats() {
-        stats = core.stats().toBuilder().setWorkerConnected(workerConnected).build();
+        EngineStats.Builder b = core.stats().toBuilder().setWorkerConnected(workerConnected);
+        if (iterationTokensSum > 0) {
+            for (long c : iterationTokenBuckets) b.addIterationTokensBuckets(c);
+            b.setIterationTokensSum(iterationTokensSum);
+        }
+        stats = b.build();
     }
 
     private static String describe(Throwable t) {

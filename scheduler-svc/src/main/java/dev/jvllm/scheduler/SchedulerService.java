@@ -150,7 +150,7 @@ public final class SchedulerService extends EngineGrpc.EngineImplBase implements
             });
             call.setOnReadyHandler(stream::onReady);
         }
-        if (!l.post(new EngineLoop.Submit(req, arrival, stream)))
+        if (!l.post(new EngineLoop.Submit(req, arrival, stream, l.tracing().captureParent())))
             stream.fail(Status.UNAVAILABLE.withDescription("the engine is shutting down"));
     }
 

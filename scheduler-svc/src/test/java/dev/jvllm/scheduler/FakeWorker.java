@@ -25,6 +25,8 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
     final AtomicLong failAtStep = new AtomicLong();
     final AtomicLong stepsReceived = new AtomicLong();
     final AtomicInteger initCacheCalls = new AtomicInteger();
+    /** trace_context of every step received (empty maps when the scheduler is not tracing). */
+    final java.util.List<java.util.Map<String, String>> stepTraceContexts = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile FakeModel model;
 
     FakeWorker(int maxModelLen, int defaultBlocks) {
@@ -65,6 +67,7 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
             @Override
             public void onNext(StepRequest req) {
                 long n = stepsReceived.incrementAndGet();
+                stepTraceContexts.add(req.getTraceContextMap());
                 gate.acquireUninterruptibly();
                 if (failAtStep.get() > 0 && n >= failAtStep.get()) {
                     failAtStep.set(0);

@@ -1,6 +1,9 @@
 package dev.jvllm.worker;
 
+import dev.jvllm.worker.pjrt.CompileCache;
+
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * How to start a worker.
@@ -11,10 +14,16 @@ import java.nio.file.Path;
  * @param threads          compute threads; 0: one per available processor
  * @param seed             seed of the RNG that unseeded requests draw from (--seed)
  * @param dtype            --dtype; the cpu backend computes in float32 whatever the weights' dtype
- *                         ("auto", "float32", "float16", "bfloat16", "half", "float" accepted)
+ *                         ("auto", "float32", "float16", "bfloat16", "half", "float" accepted); the pjrt backends
+ *                         store weights and KV cache as bfloat16 for auto/bfloat16, float32 for float32/float
+ * @param device           --device: cpu, tpu, cuda or pjrt:/path/to/plugin.so (any other value than cpu runs the
+ *                         pjrt backend on that PJRT plugin)
+ * @param compileCacheDir  --compile-cache-dir: where the pjrt backends keep compiled executables
+ * @param maxNumBatchedTokens --max-num-batched-tokens: largest token bucket the pjrt backends compile; 0: 512
+ * @param maxNumSeqs       --max-num-seqs: largest sequence bucket the pjrt backends compile; 0: 64
  */
 public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceGiB, int threads, long seed,
-                            String dtype) {
+                            String dtype, String device, Path compileCacheDir, int maxNumBatchedTokens, int maxNumSeqs) {
 
     public static final double DEFAULT_KV_CACHE_SPACE_GIB = 4.0;
 
@@ -37,6 +46,33 @@ public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceG
             default -> throw new IllegalArgumentException("unsupported dtype '" + dtype
                     + "' (auto, float32, float16, bfloat16)");
         }
+        device = device == null || device.isBlank() ? "cpu" : device.trim();
+        if (!device.equals("cpu") && !device.equals("tpu") && !device.equals("cuda") && !device.startsWith("pjrt:")) {
+            throw new IllegalArgumentException("unknown --device '" + device
+                    + "': expected cpu, tpu, cuda or pjrt:/path/to/plugin.so");
+        }
+        if (device.equals("pjrt:")) {
+            throw new IllegalArgumentException("--device pjrt: needs a path, e.g. pjrt:/path/to/plugin.so");
+        }
+        compileCacheDir = compileCacheDir == null ? defaultCompileCacheDir() : compileCacheDir;
+        if (maxNumBatchedTokens < 0 || maxNumSeqs < 0) {
+            throw new IllegalArgumentException("maxNumBatchedTokens and maxNumSeqs must be >= 0 (0: backend default)");
+        }
+    }
+
+    /** The cpu backend with the default compile cache and bucket limits (the launcher's original constructor). */
+    public WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceGiB, int threads, long seed, String dtype) {
+        this(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, "cpu", null, 0, 0);
+    }
+
+    /** Runs on the cpu backend (no plugin). */
+    public boolean cpu() {
+        return device.equals("cpu");
+    }
+
+    /** Env VLLM_XLA_CACHE_PATH (as vLLM's TPU backend), else $XDG_CACHE_HOME/jvllm/xla, else ~/.cache/jvllm/xla. */
+    public static Path defaultCompileCacheDir() {
+        return CompileCache.resolveRoot(Optional.empty(), System.getenv(), Path.of(System.getProperty("user.home")));
     }
 
     /** Defaults: model length, KV space from env VLLM_CPU_KVCACHE_SPACE (GiB) else 4, all cores, seed 0, auto dtype. */
@@ -60,18 +96,43 @@ public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceG
     }
 
     public WorkerOptions withMaxModelLen(int v) {
-        return new WorkerOptions(modelDir, v, kvCacheSpaceGiB, threads, seed, dtype);
+        return new WorkerOptions(modelDir, v, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs);
     }
 
     public WorkerOptions withKvCacheSpaceGiB(double v) {
-        return new WorkerOptions(modelDir, maxModelLen, v, threads, seed, dtype);
+        return new WorkerOptions(modelDir, maxModelLen, v, threads, seed, dtype, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs);
     }
 
     public WorkerOptions withThreads(int v) {
-        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, v, seed, dtype);
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, v, seed, dtype, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs);
     }
 
     public WorkerOptions withSeed(long v) {
-        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, v, dtype);
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, v, dtype, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs);
+    }
+
+    public WorkerOptions withDtype(String v) {
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, v, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs);
+    }
+
+    public WorkerOptions withDevice(String v) {
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, v, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs);
+    }
+
+    public WorkerOptions withCompileCacheDir(Path v) {
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, v,
+                maxNumBatchedTokens, maxNumSeqs);
+    }
+
+    /** Bucket limits of the pjrt backends: the scheduler's --max-num-batched-tokens and --max-num-seqs. */
+    public WorkerOptions withBatchLimits(int maxNumBatchedTokens, int maxNumSeqs) {
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs);
     }
 }

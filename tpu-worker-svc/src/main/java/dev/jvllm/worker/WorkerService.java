@@ -3,81 +3,64 @@ package dev.jvllm.worker;
 import dev.jvllm.proto.DescribeRequest;
 import dev.jvllm.proto.InitCacheRequest;
 import dev.jvllm.proto.InitCacheResponse;
-import dev.jvllm.proto.ModelConfig;
 import dev.jvllm.proto.SamplingParams;
 import dev.jvllm.proto.ScheduledSeq;
-import dev.jvllm.proto.SeqOutput;
 import dev.jvllm.proto.SeqSampling;
 import dev.jvllm.proto.StepRequest;
 import dev.jvllm.proto.StepResponse;
 import dev.jvllm.proto.TokenIds;
-import dev.jvllm.proto.TokenLogprobs;
 import dev.jvllm.proto.WorkerGrpc;
 import dev.jvllm.proto.WorkerInfo;
-import dev.jvllm.worker.cpu.ComputePool;
-import dev.jvllm.worker.cpu.CpuModelRunner;
-import dev.jvllm.worker.cpu.PagedKvCache;
-import dev.jvllm.worker.cpu.StepInput;
-import dev.jvllm.worker.model.LlamaWeights;
-import dev.jvllm.worker.sampling.Logprobs;
-import dev.jvllm.worker.sampling.Sampler;
-import dev.jvllm.worker.sampling.SequenceState;
+import dev.jvllm.worker.pjrt.CompileOptions;
+import dev.jvllm.worker.pjrt.DeviceRuntime;
+import dev.jvllm.worker.pjrt.PjrtApi;
+import dev.jvllm.worker.pjrt.PjrtClient;
+import dev.jvllm.worker.pjrt.PjrtElementType;
+import dev.jvllm.worker.pjrt.PjrtException;
+import dev.jvllm.worker.pjrt.PjrtPluginLocator;
+import dev.jvllm.worker.pjrt.PjrtWorkerBackend;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Logger;
 
 /**
- * The {@code Worker} gRPC service with the cpu backend: holds the weights, the paged KV cache and
- * each running sequence's sampling state, and executes the steps the scheduler sends.
+ * The {@code Worker} gRPC service: validates the steps the scheduler sends and has a {@link ModelBackend}
+ * execute them, the cpu backend or, for {@code --device tpu|cuda|pjrt:/path}, a PJRT device.
  *
- * <p>gRPC threads never compute: cache setup and steps run one at a time on a single step thread,
- * which fans the matrix work out to a fixed compute pool. A bad step is answered with
+ * <p>gRPC threads never compute: cache setup and steps run one at a time on a single step thread
+ * (the cpu backend fans the matrix work out to its compute pool). A bad step is answered with
  * INVALID_ARGUMENT before anything is changed, so the worker keeps serving.
  */
 public final class WorkerService extends WorkerGrpc.WorkerImplBase implements AutoCloseable {
-    /** At most this many sequences' worth of blocks are ever allocated, however much KV space is allowed. */
-    static final int MAX_SEQS_FOR_CACHE_SIZING = 256;
+    private static final Logger LOG = Logger.getLogger(WorkerService.class.getName());
 
-    private final WorkerOptions options;
-    private final LlamaWeights weights;
-    private final dev.jvllm.worker.model.ModelConfig config;
+    private final ModelBackend backend;
+    private final WorkerInfo info;
+    private final int vocab;
     private final int maxModelLen;
-    private final ComputePool pool;
-    private final CpuModelRunner runner;
-    private final Sampler sampler;
     private final ExecutorService stepThread;
-    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
 
-    // Touched only on stepThread.
-    private PagedKvCache cache;
-    private final Map<Long, SequenceState> sequences = new HashMap<>();
-    private final Map<Long, float[]> pendingPromptLogits = new HashMap<>();
+    // Touched only on stepThread: the cache geometry InitCache laid out (0 before).
+    private int blockSize;
+    private int numBlocks;
 
-    private WorkerService(WorkerOptions options, LlamaWeights weights) {
-        this.options = options;
-        this.weights = weights;
-        this.config = weights.config();
-        int modelMax = config.maxPositionEmbeddings();
-        if (options.maxModelLen() > modelMax) {
-            throw new IllegalArgumentException("--max-model-len " + options.maxModelLen()
-                    + " exceeds the model's max_position_embeddings " + modelMax);
-        }
-        this.maxModelLen = options.maxModelLen() == 0 ? modelMax : options.maxModelLen();
-        int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
-        this.pool = new ComputePool(threads);
-        this.runner = new CpuModelRunner(weights, pool, maxModelLen);
-        this.sampler = new Sampler(config.vocabSize(), options.seed());
+    /** Serves {@code backend}, which the service closes. */
+    public WorkerService(ModelBackend backend) {
+        this.backend = backend;
+        this.info = backend.describe();
+        this.vocab = info.getConfig().getVocabSize();
+        this.maxModelLen = info.getMaxModelLen();
         this.stepThread = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "jvllm-worker-step");
             t.setDaemon(true);
@@ -85,31 +68,88 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
         });
     }
 
-    /** Loads the model (memory-mapped) and prepares the compute threads; the KV cache waits for InitCache. */
+    /**
+     * Loads the model on the backend {@code options.device()} names; the KV cache waits for InitCache.
+     * cpu: memory-mapped weights and compute threads. Anything else: the PJRT plugin is located
+     * ({@link PjrtPluginLocator}: {@link PjrtPluginLocator.PluginNotFoundException} when there is none),
+     * loaded and version-checked ({@link PjrtApi}: {@link PjrtException} for a missing library, a library
+     * without GetPjrtApi, an incompatible PJRT C API), a client created, and the weights uploaded.
+     */
     public static WorkerService load(WorkerOptions options) {
-        LlamaWeights weights = LlamaWeights.load(options.modelDir());
+        return load(options, PjrtPluginLocator.system());
+    }
+
+    /** {@link #load(WorkerOptions)} with the plugin search given (its environment and prefixes). */
+    public static WorkerService load(WorkerOptions options, PjrtPluginLocator locator) {
+        ModelBackend backend = options.cpu() ? CpuWorkerBackend.load(options) : loadPjrt(options, locator);
         try {
-            return new WorkerService(options, weights);
+            return new WorkerService(backend);
         } catch (RuntimeException e) {
-            weights.close();
+            backend.close();
             throw e;
         }
     }
 
+    private static PjrtWorkerBackend loadPjrt(WorkerOptions options, PjrtPluginLocator locator) {
+        // Read the model first: a bad model directory should not be reported as a device problem.
+        dev.jvllm.worker.model.ModelConfig config = dev.jvllm.worker.model.ModelConfig.read(options.modelDir());
+        PjrtPluginLocator.PluginLocation plugin = locator.locate(options.device())
+                .orElseThrow(() -> new IllegalArgumentException("--device " + options.device() + " needs no plugin"));
+        PjrtApi api = PjrtApi.load(plugin.library());
+        PjrtClient client = PjrtClient.create(api);
+        LOG.info(() -> "--device " + options.device() + ": PJRT plugin " + plugin.library() + " (found via "
+                + plugin.foundVia() + "), C API " + api.version() + ", platform " + client.platformName() + " "
+                + client.platformVersion());
+        DeviceRuntime device;
+        try {
+            device = DeviceRuntime.pjrt(client, CompileOptions.singleDevice());
+        } catch (RuntimeException e) {
+            client.close();
+            throw e;
+        }
+        try {
+            return new PjrtWorkerBackend(pjrtOptions(options), config, device);
+        } catch (RuntimeException e) {
+            device.close();
+            throw e;
+        }
+    }
+
+    static PjrtWorkerBackend.Options pjrtOptions(WorkerOptions o) {
+        PjrtElementType storage = switch (o.dtype()) {
+            case "auto", "bfloat16" -> PjrtElementType.BF16;
+            case "float32", "float" -> PjrtElementType.F32;
+            default -> throw new IllegalArgumentException("--dtype " + o.dtype()
+                    + " is not supported on --device " + o.device() + " (auto, bfloat16, float32)");
+        };
+        PjrtWorkerBackend.Options d = PjrtWorkerBackend.Options.defaults(o.modelDir(), o.compileCacheDir());
+        int tokens = o.maxNumBatchedTokens() == 0 ? d.maxNumBatchedTokens() : o.maxNumBatchedTokens();
+        int seqs = o.maxNumSeqs() == 0 ? d.maxNumSeqs() : o.maxNumSeqs();
+        return new PjrtWorkerBackend.Options(o.modelDir(), o.maxModelLen(), tokens, seqs, bucketPaddingGap(),
+                o.kvCacheSpaceGiB(), o.compileCacheDir(), o.seed(), storage, d.warmupParallelism(),
+                d.jvllmVersion(), d.console());
+    }
+
+    /** VLLM_TPU_BUCKET_PADDING_GAP: linear token buckets of this step instead of powers of two; 0 when unset. */
+    private static int bucketPaddingGap() {
+        String env = System.getenv("VLLM_TPU_BUCKET_PADDING_GAP");
+        if (env == null || env.isBlank()) {
+            return 0;
+        }
+        try {
+            return Math.max(0, Integer.parseInt(env.trim()));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("VLLM_TPU_BUCKET_PADDING_GAP must be an integer, got '" + env + "'");
+        }
+    }
+
     public WorkerInfo info() {
-        dev.jvllm.worker.model.ModelConfig c = config;
-        return WorkerInfo.newBuilder()
-                .setModel(options.modelDir().toString())
-                .setConfig(ModelConfig.newBuilder()
-                        .setArchitecture(c.architecture()).setHiddenSize(c.hiddenSize()).setNumLayers(c.numLayers())
-                        .setNumHeads(c.numHeads()).setNumKvHeads(c.numKvHeads()).setHeadDim(c.headDim())
-                        .setIntermediateSize(c.intermediateSize()).setVocabSize(c.vocabSize())
-                        .setMaxPositionEmbeddings(c.maxPositionEmbeddings()).setDtype(c.dtype()))
-                .addAllEosTokenIds(c.eosTokenIds())
-                .setBackend("cpu")
-                .setMaxModelLen(maxModelLen)
-                .setKvBytesPerBlockToken(PagedKvCache.bytesPerToken(c.numLayers(), c.kvDim()))
-                .build();
+        return info;
+    }
+
+    /** The backend steps run on (for tests and diagnostics). */
+    ModelBackend backend() {
+        return backend;
     }
 
     @Override
@@ -125,11 +165,8 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
                 try {
                     out.onNext(initCache(request.getBlockSize(), request.getNumBlocks()));
                     out.onCompleted();
-                } catch (StatusRuntimeException e) {
-                    out.onError(e);
                 } catch (RuntimeException | OutOfMemoryError e) {
-                    out.onError(Status.RESOURCE_EXHAUSTED.withDescription("cannot allocate the KV cache: " + e)
-                            .asRuntimeException());
+                    out.onError(statusOf(e, "InitCache"));
                 }
             });
         } catch (RejectedExecutionException e) {
@@ -144,27 +181,13 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
         if (requestedBlocks < 0) {
             throw invalid("num_blocks must be >= 0, got " + requestedBlocks);
         }
-        long bytesPerBlock = PagedKvCache.bytesPerToken(config.numLayers(), config.kvDim()) * blockSize;
-        long blocksPerSeq = (maxModelLen + blockSize - 1) / blockSize;
-        int numBlocks = requestedBlocks;
-        if (numBlocks == 0) {
-            long fit = (long) (options.kvCacheSpaceGiB() * (1L << 30)) / bytesPerBlock;
-            numBlocks = (int) Math.min(Integer.MAX_VALUE, Math.min(fit, blocksPerSeq * MAX_SEQS_FOR_CACHE_SIZING));
-            if (numBlocks < 1) {
-                throw Status.RESOURCE_EXHAUSTED.withDescription("KV cache space of " + options.kvCacheSpaceGiB()
-                        + " GiB holds no block of " + bytesPerBlock + " bytes").asRuntimeException();
-            }
-        }
-        sequences.clear();
-        pendingPromptLogits.clear();
-        if (cache == null || cache.blockSize() != blockSize || cache.numBlocks() != numBlocks) {
-            if (cache != null) {
-                cache.close();
-                cache = null;
-            }
-            cache = new PagedKvCache(config.numLayers(), numBlocks, blockSize, config.kvDim());
-        }
-        return InitCacheResponse.newBuilder().setNumBlocks(numBlocks).setBlockSize(blockSize).build();
+        // The old layout is gone whatever happens next: no step may run against it.
+        this.blockSize = 0;
+        this.numBlocks = 0;
+        InitCacheResponse response = backend.initCache(blockSize, requestedBlocks);
+        this.blockSize = response.getBlockSize();
+        this.numBlocks = response.getNumBlocks();
+        return response;
     }
 
     @Override
@@ -181,13 +204,9 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
                     }
                     try {
                         out.onNext(runStep(request));
-                    } catch (StatusRuntimeException e) {
-                        ended = true;
-                        out.onError(e);
                     } catch (RuntimeException | OutOfMemoryError e) {
                         ended = true;
-                        out.onError(Status.INTERNAL.withDescription("step " + request.getStepId() + " failed: " + e)
-                                .withCause(e).asRuntimeException());
+                        out.onError(statusOf(e, "step " + request.getStepId()));
                     }
                 });
             }
@@ -219,74 +238,44 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
 
     /** Validates, then executes one step. Runs on the step thread. */
     StepResponse runStep(StepRequest request) {
-        if (cache == null) {
+        if (numBlocks == 0) {
             throw Status.FAILED_PRECONDITION.withDescription("Step before InitCache: the KV cache is not laid out")
                     .asRuntimeException();
         }
         validate(request);
-        long started = System.nanoTime();
-        for (long id : request.getFinishedSeqIdsList()) {
-            sequences.remove(id);
-            pendingPromptLogits.remove(id);
+        io.opentelemetry.api.trace.Span span = stepSpan(request);
+        if (span == null) {
+            return backend.step(request);
         }
-        List<StepInput.SeqChunk> chunks = new ArrayList<>(request.getSeqsCount());
-        int[] firstRow = new int[request.getSeqsCount()];
-        int rowCount = 0;
-        for (int i = 0; i < request.getSeqsCount(); i++) {
-            ScheduledSeq s = request.getSeqs(i);
-            if (s.hasNewSeq()) {
-                sequences.put(s.getSeqId(), new SequenceState(s.getNewSeq()));
-                pendingPromptLogits.remove(s.getSeqId());
-            }
-            int[] tokens = toArray(s.getTokenIdsList());
-            sequences.get(s.getSeqId()).feed(s.getStartPos(), tokens);
-            chunks.add(new StepInput.SeqChunk(tokens, s.getStartPos(), toArray(s.getBlockTableList())));
-            firstRow[i] = rowCount;
-            rowCount += logitRowsOf(s);
+        try {
+            StepResponse response = backend.step(request);
+            span.setAttribute("jvllm.step.compute_seconds", response.getComputeSeconds());
+            return response;
+        } catch (RuntimeException | Error e) {
+            span.setStatus(io.opentelemetry.api.trace.StatusCode.ERROR, String.valueOf(e.getMessage()));
+            throw e;
+        } finally {
+            span.end();
         }
-        int[] logitRows = new int[rowCount];
-        int r = 0;
-        int tokenBase = 0;
-        for (ScheduledSeq s : request.getSeqsList()) {
-            int n = s.getTokenIdsCount();
-            if (s.getWantPromptLogprobs()) {
-                for (int t = 0; t < n; t++) {
-                    logitRows[r++] = tokenBase + t;
-                }
-            } else if (s.getDoSample()) {
-                logitRows[r++] = tokenBase + n - 1;
-            }
-            tokenBase += n;
-        }
-        float[] logits = runner.forward(new StepInput(chunks, logitRows), cache);
+    }
 
-        int vocab = config.vocabSize();
-        StepResponse.Builder response = StepResponse.newBuilder().setStepId(request.getStepId());
-        for (int i = 0; i < request.getSeqsCount(); i++) {
-            ScheduledSeq s = request.getSeqs(i);
-            SequenceState state = sequences.get(s.getSeqId());
-            SeqOutput.Builder o = SeqOutput.newBuilder().setSeqId(s.getSeqId()).setTokenId(-1);
-            int lastRowOff = (firstRow[i] + logitRowsOf(s) - 1) * vocab;
-            if (s.getWantPromptLogprobs()) {
-                addPromptLogprobs(o, s, state, logits, firstRow[i] * vocab);
-                if (!s.getDoSample()) {
-                    float[] last = new float[vocab];
-                    System.arraycopy(logits, lastRowOff, last, 0, vocab);
-                    pendingPromptLogits.put(s.getSeqId(), last);
-                } else {
-                    pendingPromptLogits.remove(s.getSeqId());
-                }
-            }
-            if (s.getDoSample()) {
-                Sampler.Result result = sampler.sample(logits, lastRowOff, state);
-                o.setTokenId(result.tokenId());
-                if (result.logprobs() != null) {
-                    o.setLogprobs(result.logprobs());
-                }
-            }
-            response.addOutputs(o);
+    /**
+     * The step's span, a child of the scheduler's step span whose context rides in the request (the Step stream is
+     * shared by all requests, so its gRPC metadata cannot carry it); null when the step is not traced.
+     */
+    private static io.opentelemetry.api.trace.Span stepSpan(StepRequest request) {
+        if (request.getTraceContextCount() == 0) {
+            return null;
         }
-        return response.setComputeSeconds((System.nanoTime() - started) / 1e9).build();
+        dev.jvllm.common.telemetry.Telemetry t = dev.jvllm.common.telemetry.Telemetry.current();
+        if (!t.tracingEnabled()) {
+            return null;
+        }
+        return t.tracer("dev.jvllm.worker").spanBuilder("worker_step")
+                .setParent(dev.jvllm.common.telemetry.TraceContexts.extract(t.openTelemetry(), request.getTraceContextMap()))
+                .setAttribute("jvllm.step.id", request.getStepId())
+                .setAttribute("jvllm.step.num_seqs", (long) request.getSeqsCount())
+                .startSpan();
     }
 
     private static int logitRowsOf(ScheduledSeq s) {
@@ -294,32 +283,32 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
     }
 
     /**
-     * Prompt logprobs of the fed tokens: token_ids[i] from row i-1, and token_ids[0] (when start_pos > 0)
-     * from the last row of the sequence's previous chunk. Prompt logprobs use the raw model logits.
+     * The status a failure is answered with: a backend's own status as is; a request it cannot serve
+     * INVALID_ARGUMENT; a device out of memory RESOURCE_EXHAUSTED; anything else INTERNAL.
      */
-    private void addPromptLogprobs(SeqOutput.Builder o, ScheduledSeq s, SequenceState state, float[] logits,
-                                   int firstRowOff) {
-        int vocab = config.vocabSize();
-        SamplingParams p = state.params();
-        int topN = p.hasPromptLogprobs() ? p.getPromptLogprobs() : 0;
-        if (s.getStartPos() > 0) {
-            float[] previous = pendingPromptLogits.get(s.getSeqId());
-            if (previous != null) {
-                o.addPromptLogprobs(Logprobs.of(previous, 0, vocab, s.getTokenIds(0), topN));
-            } else {
-                // The logits that predicted this token were computed before the sequence's state was restarted.
-                o.addPromptLogprobs(TokenLogprobs.newBuilder().setTokenId(s.getTokenIds(0)));
-            }
+    static StatusRuntimeException statusOf(Throwable e, String what) {
+        if (e instanceof StatusRuntimeException s) {
+            return s;
         }
-        for (int t = 1; t < s.getTokenIdsCount(); t++) {
-            o.addPromptLogprobs(Logprobs.of(logits, firstRowOff + (t - 1) * vocab, vocab, s.getTokenIds(t), topN));
+        Status status;
+        if (e instanceof IllegalArgumentException) {
+            status = Status.INVALID_ARGUMENT.withDescription(e.getMessage());
+        } else if (e instanceof IllegalStateException) {
+            status = Status.FAILED_PRECONDITION.withDescription(e.getMessage());
+        } else if (e instanceof OutOfMemoryError || (e instanceof PjrtException p && p.code() == PJRT_RESOURCE_EXHAUSTED)) {
+            status = Status.RESOURCE_EXHAUSTED.withDescription(what + " ran out of memory: " + e.getMessage());
+        } else {
+            status = Status.INTERNAL.withDescription(what + " failed: " + e);
         }
+        return status.withCause(e).asRuntimeException();
     }
+
+    /** PJRT_Error_Code_RESOURCE_EXHAUSTED. */
+    private static final int PJRT_RESOURCE_EXHAUSTED = 8;
 
     /** Checks a whole step before any state changes, so a bad step leaves the worker as it was. */
     private void validate(StepRequest request) {
-        int vocab = config.vocabSize();
-        int bs = cache.blockSize();
+        int bs = blockSize;
         Set<Long> finished = new HashSet<>(request.getFinishedSeqIdsList());
         Set<Long> seen = new HashSet<>();
         long logitRows = 0;
@@ -329,7 +318,7 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
             if (!seen.add(id)) {
                 throw invalid(what + "appears twice in the step");
             }
-            if (!s.hasNewSeq() && (!sequences.containsKey(id) || finished.contains(id))) {
+            if (!s.hasNewSeq() && (!backend.hasSequence(id) || finished.contains(id))) {
                 throw invalid(what + "unknown sequence (no new_seq given and no live state)");
             }
             if (s.hasNewSeq()) {
@@ -357,8 +346,8 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
                         + end + ") need " + needBlocks + " of size " + bs);
             }
             for (int b : s.getBlockTableList()) {
-                if (b < 0 || b >= cache.numBlocks()) {
-                    throw invalid(what + "block id " + b + " outside [0, " + cache.numBlocks() + ")");
+                if (b < 0 || b >= numBlocks) {
+                    throw invalid(what + "block id " + b + " outside [0, " + numBlocks + ")");
                 }
             }
             logitRows += logitRowsOf(s);
@@ -370,7 +359,6 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
     }
 
     private void validateSampling(String what, SeqSampling ss, int startPos) {
-        int vocab = config.vocabSize();
         SamplingParams p = ss.getParams();
         if (ss.getPrefixTokenIdsCount() > 0 && ss.getPrefixTokenIdsCount() != startPos) {
             throw invalid(what + "new_seq.prefix_token_ids has " + ss.getPrefixTokenIdsCount()
@@ -429,8 +417,8 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
     }
 
     private void checkToken(String what, int t) {
-        if (t < 0 || t >= config.vocabSize()) {
-            throw invalid(what + ": token id " + t + " outside the vocabulary [0, " + config.vocabSize() + ")");
+        if (t < 0 || t >= vocab) {
+            throw invalid(what + ": token id " + t + " outside the vocabulary [0, " + vocab + ")");
         }
     }
 
@@ -438,15 +426,7 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
         return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
     }
 
-    private static int[] toArray(List<Integer> list) {
-        int[] a = new int[list.size()];
-        for (int i = 0; i < a.length; i++) {
-            a[i] = list.get(i);
-        }
-        return a;
-    }
-
-    /** Stops the step thread, then frees the KV cache, the weights' mappings and the compute threads. */
+    /** Stops the step thread, then closes the backend (KV cache, weights, device). */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) {
@@ -460,11 +440,6 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        pool.close();
-        if (cache != null) {
-            cache.close();
-            cache = null;
-        }
-        weights.close();
+        backend.close();
     }
 }

@@ -1,15 +1,17 @@
 package dev.jvllm.worker.cpu;
 
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A fixed set of compute threads (created once) that split index ranges between them.
  * The calling thread works too, so {@code threads} is the total parallelism.
  * Which thread computes an index never changes the result: each index is computed whole by one thread.
+ *
+ * <p>A step calls {@link #parallelFor} a few hundred times, so the handoff must cost microseconds:
+ * helpers spin briefly for the next job before parking, and the caller claims chunks itself, so a
+ * helper that the OS has not scheduled yet (a loaded machine) only misses work instead of delaying it.
+ * Optional core binding ({@code VLLM_CPU_OMP_THREADS_BIND}-style) is done by {@link CoreBinding}.
  */
 public final class ComputePool implements AutoCloseable {
 
@@ -18,21 +20,116 @@ public final class ComputePool implements AutoCloseable {
         void run(int from, int to);
     }
 
+    /** One parallelFor call: its chunks are claimed by whoever comes first. */
+    private static final class Job {
+        final RangeTask task;
+        final int n, chunks;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        final Thread caller;
+        volatile boolean callerParked;
+        volatile Throwable failure;
+
+        Job(RangeTask task, int n, int chunks, Thread caller) {
+            this.task = task;
+            this.n = n;
+            this.chunks = chunks;
+            this.caller = caller;
+        }
+
+        void runChunks() {
+            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                try {
+                    task.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
+                } catch (Throwable t) {
+                    if (failure == null) {
+                        failure = t;
+                    }
+                } finally {
+                    if (done.incrementAndGet() == chunks && callerParked) {
+                        LockSupport.unpark(caller);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Spin iterations (Thread.onSpinWait) before parking: tens of microseconds. */
+    private static final int SPINS = Integer.getInteger("jvllm.cpu.spins", 20_000);
+
     private final int threads;
-    private final ExecutorService helpers;
+    private final Thread[] helpers;
+    private volatile Job current;
+    private volatile boolean closed;
+    /** Helpers that are parked (or about to park) waiting for a job; read by the publisher. */
+    private final AtomicInteger sleepers = new AtomicInteger();
 
     public ComputePool(int threads) {
-        this.threads = Math.max(1, threads);
-        AtomicInteger n = new AtomicInteger();
-        this.helpers = this.threads == 1 ? null : Executors.newFixedThreadPool(this.threads - 1, r -> {
-            Thread t = new Thread(r, "jvllm-compute-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        this(threads, null);
     }
+
+    /** @param cpuList cores to pin the threads to (caller first), e.g. "0-3" or "0,2"; null or "all": no binding */
+    public ComputePool(int threads, String cpuList) {
+        this.threads = Math.max(1, threads);
+        this.helpers = new Thread[this.threads - 1];
+        int[] cpus = CoreBinding.parse(cpuList);
+        for (int i = 0; i < helpers.length; i++) {
+            int cpu = cpus.length == 0 ? -1 : cpus[(i + 1) % cpus.length];
+            helpers[i] = new Thread(() -> helperLoop(cpu), "jvllm-compute-" + (i + 1));
+            helpers[i].setDaemon(true);
+            helpers[i].start();
+        }
+        this.callerCpu = cpus.length == 0 ? -1 : cpus[0];
+    }
+
+    private final int callerCpu;
+    private Thread boundCaller;
 
     public int threads() {
         return threads;
+    }
+
+    private void helperLoop(int cpu) {
+        if (cpu >= 0) {
+            CoreBinding.bindCurrentThread(cpu);
+        }
+        Job seen = null;
+        while (!closed) {
+            Job j = current;
+            if (j == seen) {
+                j = awaitJob(seen);
+                if (j == null) {
+                    return;
+                }
+            }
+            seen = j;
+            j.runChunks();
+        }
+    }
+
+    private Job awaitJob(Job seen) {
+        for (int i = 0; i < SPINS; i++) {
+            Job j = current;
+            if (j != seen) {
+                return j;
+            }
+            Thread.onSpinWait();
+        }
+        sleepers.incrementAndGet();
+        try {
+            while (true) {
+                Job j = current;
+                if (j != seen) {
+                    return j;
+                }
+                if (closed) {
+                    return null;
+                }
+                LockSupport.park(this);
+            }
+        } finally {
+            sleepers.decrementAndGet();
+        }
     }
 
     /** Runs {@code task} over [0, n) in chunks of at least {@code minChunk} indices; returns when all are done. */
@@ -45,45 +142,47 @@ public final class ComputePool implements AutoCloseable {
             task.run(0, n);
             return;
         }
-        AtomicInteger next = new AtomicInteger();
-        Runnable work = () -> {
-            for (int c; (c = next.getAndIncrement()) < chunks; ) {
-                task.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
+        Thread me = Thread.currentThread();
+        if (callerCpu >= 0 && boundCaller != me) {
+            CoreBinding.bindCurrentThread(callerCpu);
+            boundCaller = me;
+        }
+        Job job = new Job(task, n, chunks, me);
+        current = job;
+        if (sleepers.get() > 0) {
+            for (Thread h : helpers) {
+                LockSupport.unpark(h);
             }
-        };
-        int helpersUsed = Math.min(threads - 1, chunks - 1);
-        @SuppressWarnings("unchecked")
-        Future<?>[] futures = new Future[helpersUsed];
-        for (int i = 0; i < helpersUsed; i++) {
-            futures[i] = helpers.submit(work);
         }
-        RuntimeException failure = null;
-        try {
-            work.run();
-        } catch (RuntimeException e) {
-            failure = e;
-        }
-        for (Future<?> f : futures) {
-            try {
-                f.get();
-            } catch (ExecutionException e) {
-                if (failure == null) {
-                    failure = e.getCause() instanceof RuntimeException re ? re : new RuntimeException(e.getCause());
+        job.runChunks();
+        for (int i = 0; job.done.get() < chunks; i++) {
+            if (i < SPINS) {
+                Thread.onSpinWait();
+            } else {
+                job.callerParked = true;
+                if (job.done.get() < chunks) {
+                    LockSupport.parkNanos(this, 100_000);
                 }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while computing", e);
             }
+        }
+        Throwable failure = job.failure;
+        if (failure instanceof RuntimeException re) {
+            throw re;
+        }
+        if (failure instanceof Error e) {
+            throw e;
         }
         if (failure != null) {
-            throw failure;
+            throw new RuntimeException(failure);
         }
     }
 
     @Override
     public void close() {
-        if (helpers != null) {
-            helpers.shutdownNow();
+        closed = true;
+        current = new Job((a, b) -> { }, 0, 0, Thread.currentThread());
+        for (Thread h : helpers) {
+            LockSupport.unpark(h);
         }
     }
 }

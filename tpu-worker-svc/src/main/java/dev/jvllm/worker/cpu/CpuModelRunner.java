@@ -27,6 +27,14 @@ public final class CpuModelRunner {
     private int[] positions, tokenSeq;
     private float[] logits = new float[0], finalHidden = new float[0];
     private final ThreadLocal<float[]> scoreScratch = ThreadLocal.withInitial(() -> new float[0]);
+    /** Four weight rows widened to f32, per thread: reused by every token of a tiled matmul. */
+    private final ThreadLocal<float[]> widenScratch = ThreadLocal.withInitial(() -> new float[0]);
+    private final ThreadLocal<float[]> accScratch = ThreadLocal.withInitial(() -> new float[VectorKernels.ACC_SCRATCH]);
+    /** Per layer, the matrices applied to the same input: {q, k, v} and {gate, up}. */
+    private final LlamaWeights.Matrix[][] qkvWeights, gateUpWeights;
+    private final MemorySegment[][] qkvBiases;
+    private float[][] qkvOut, gateUpOut;
+    private final float[] siluScratch;
     private static volatile boolean kernelsWarm;
 
     public CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen) {
@@ -35,6 +43,16 @@ public final class CpuModelRunner {
         this.pool = pool;
         this.maxModelLen = maxModelLen;
         this.invFreq = ropeInverseFrequencies(c);
+        this.siluScratch = new float[c.intermediateSize()];
+        this.qkvWeights = new LlamaWeights.Matrix[c.numLayers()][];
+        this.gateUpWeights = new LlamaWeights.Matrix[c.numLayers()][];
+        this.qkvBiases = new MemorySegment[c.numLayers()][];
+        for (int l = 0; l < c.numLayers(); l++) {
+            LlamaWeights.Layer layer = w.layer(l);
+            qkvWeights[l] = new LlamaWeights.Matrix[]{layer.wq(), layer.wk(), layer.wv()};
+            qkvBiases[l] = new MemorySegment[]{layer.bq(), layer.bk(), layer.bv()};
+            gateUpWeights[l] = new LlamaWeights.Matrix[]{layer.wGate(), layer.wUp()};
+        }
         if (!kernelsWarm) {
             VectorKernels.warmUp();
             kernelsWarm = true;
@@ -91,7 +109,7 @@ public final class CpuModelRunner {
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer layer = w.layer(l);
             attentionBlock(layer, l, input, cache, T);
-            mlpBlock(layer, T);
+            mlpBlock(layer, l, T);
         }
         int rows = input.logitRows().length;
         if (finalHidden.length < rows * hidden) {
@@ -144,9 +162,7 @@ public final class CpuModelRunner {
         for (int t = 0; t < T; t++) {
             VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.inputNorm(), hidden, eps);
         }
-        matmul(q, xb, T, layer.wq(), layer.bq());
-        matmul(k, xb, T, layer.wk(), layer.bk());
-        matmul(v, xb, T, layer.wv(), layer.bv());
+        matmuls(qkvOut, xb, T, qkvWeights[l], qkvBiases[l]);
         for (int t = 0; t < T; t++) {
             for (int h = 0; h < c.numHeads(); h++) {
                 int off = t * qDim + h * hd;
@@ -169,14 +185,15 @@ public final class CpuModelRunner {
         VectorKernels.add(x, xb, T * hidden);
     }
 
-    private void mlpBlock(LlamaWeights.Layer layer, int T) {
+    private void mlpBlock(LlamaWeights.Layer layer, int l, int T) {
         int hidden = c.hiddenSize(), ff = c.intermediateSize();
         for (int t = 0; t < T; t++) {
             VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.postAttentionNorm(), hidden, (float) c.rmsNormEps());
         }
-        matmul(gate, xb, T, layer.wGate(), null);
-        matmul(up, xb, T, layer.wUp(), null);
-        VectorKernels.siluTimes(gate, up, T * ff);
+        matmuls(gateUpOut, xb, T, gateUpWeights[l], null);
+        for (int t = 0; t < T; t++) {
+            VectorKernels.siluTimes(gate, up, t * ff, ff, siluScratch);
+        }
         matmul(xb, gate, T, layer.wDown(), null);
         VectorKernels.add(x, xb, T * hidden);
     }
@@ -193,13 +210,15 @@ public final class CpuModelRunner {
     }
 
     private void writeKvCache(StepInput input, PagedKvCache cache, int l, int T) {
-        int kvDim = c.kvDim();
+        int kvDim = c.kvDim(), bs = cache.blockSize();
         MemorySegment kc = cache.keys(l), vc = cache.values(l);
         for (int t = 0; t < T; t++) {
             int[] table = input.seqs().get(tokenSeq[t]).blockTable();
-            long off = cache.tokenOffset(table, positions[t]);
-            MemorySegment.copy(k, t * kvDim, kc, F32, off, kvDim);
-            MemorySegment.copy(v, t * kvDim, vc, F32, off, kvDim);
+            MemorySegment.copy(v, t * kvDim, vc, F32, cache.tokenOffset(table, positions[t]), kvDim);
+            long keyBase = cache.keyBlockOffset(table[positions[t] / bs]) + (long) (positions[t] % bs) * 4;
+            for (int i = 0; i < kvDim; i++) {
+                kc.set(F32, keyBase + (long) i * bs * 4, k[t * kvDim + i]);
+            }
         }
     }
 
@@ -225,70 +244,113 @@ public final class CpuModelRunner {
                 int pos = positions[t];
                 int lo = window > 0 ? Math.max(0, pos - window + 1) : 0;
                 int qOff = t * qDim + h * hd;
-                long headByteOff = (long) (h / group) * hd * 4;
+                long rowBytes = (long) c.kvDim() * 4;
+                long keyHeadOff = (long) (h / group) * hd * bs * 4, valueHeadOff = (long) (h / group) * hd * 4;
                 java.util.Arrays.fill(att, qOff, qOff + hd, 0f);
                 float max = Float.NEGATIVE_INFINITY, sum = 0f;
                 for (int b = lo / bs; b <= pos / bs; b++) {
-                    int first = Math.max(lo, b * bs), last = Math.min(pos, b * bs + bs - 1);
-                    long base = (long) table[b] * bs * c.kvDim() * 4 + headByteOff;
+                    int first = Math.max(lo, b * bs) - b * bs, last = Math.min(pos, b * bs + bs - 1) - b * bs;
+                    VectorKernels.blockScores(kc, cache.keyBlockOffset(table[b]) + keyHeadOff, bs, q, qOff, hd, scale, scores);
                     float blockMax = Float.NEGATIVE_INFINITY;
                     for (int j = first; j <= last; j++) {
-                        long off = base + (long) (j - b * bs) * c.kvDim() * 4;
-                        float s = VectorKernels.dot(kc, off, q, qOff, hd) * scale;
-                        scores[j - first] = s;
-                        blockMax = Math.max(blockMax, s);
+                        blockMax = Math.max(blockMax, scores[j]);
                     }
                     float newMax = Math.max(max, blockMax);
                     if (newMax > max && sum > 0f) {
-                        float correction = (float) Math.exp(max - newMax);
+                        float correction = VectorKernels.exp(max - newMax);
                         sum *= correction;
                         VectorKernels.scale(att, qOff, hd, correction);
                     }
                     max = newMax;
                     for (int j = first; j <= last; j++) {
-                        float p = (float) Math.exp(scores[j - first] - max);
-                        sum += p;
-                        VectorKernels.axpy(att, qOff, p, vc, base + (long) (j - b * bs) * c.kvDim() * 4, hd);
+                        scores[j] -= max;
                     }
+                    VectorKernels.expInPlace(scores, first, last - first + 1);
+                    for (int j = first; j <= last; j++) {
+                        sum += scores[j];
+                    }
+                    long valueOff = (long) table[b] * bs * rowBytes + valueHeadOff;
+                    VectorKernels.accumulateValues(att, qOff, hd, scores, first, last, vc, valueOff, rowBytes);
                 }
                 VectorKernels.scale(att, qOff, hd, 1f / sum);
             }
         });
     }
 
-    /**
-     * out[t][r] = W[r] . in[t] (+ bias[r]) for t < T, r < rows: the weights are streamed once for all
-     * the step's tokens: groups of 4 rows, split between the threads, each applied to every token.
-     */
     private void matmul(float[] out, float[] in, int T, LlamaWeights.Matrix weight, MemorySegment bias) {
-        int rows = weight.rows(), cols = weight.cols();
-        int groups = (rows + 3) / 4;
-        int minGroups = Math.max(1, 4096 / Math.max(1, cols * T));
+        matmuls(new float[][]{out}, in, T, new LlamaWeights.Matrix[]{weight}, bias == null ? null : new MemorySegment[]{bias});
+    }
+
+    /**
+     * outs[m][t][r] = W_m[r] . in[t] (+ bias_m[r]) for every matrix m applied to the same input (q/k/v,
+     * gate/up: one handoff to the pool for all of them). Work is split over groups of 4 rows; each
+     * group's weights are streamed once for all the step's tokens. With 4 or more tokens the group is
+     * widened to f32 once and applied to 4 x 4 (rows x tokens) register tiles, token block by token
+     * block so the activations stay in L2.
+     */
+    private void matmuls(float[][] outs, float[] in, int T, LlamaWeights.Matrix[] ws, MemorySegment[] biases) {
+        int[] firstGroup = new int[ws.length + 1];
+        long work = 0;
+        for (int m = 0; m < ws.length; m++) {
+            firstGroup[m + 1] = firstGroup[m] + (ws[m].rows() + 3) / 4;
+            work += (long) ws[m].rows() * ws[m].cols();
+        }
+        int groups = firstGroup[ws.length];
+        int minGroups = (int) Math.max(1, 16384L * groups / Math.max(1, work * T));
         pool.parallelFor(groups, minGroups, (from, to) -> {
+            int m = 0;
+            for (int g = from; g < to; ) {
+                while (g >= firstGroup[m + 1]) {
+                    m++;
+                }
+                int end = Math.min(to, firstGroup[m + 1]);
+                int base = firstGroup[m];
+                matmulGroups(outs[m], in, T, ws[m], biases == null ? null : biases[m], g - base, end - base);
+                g = end;
+            }
+        });
+    }
+
+    private void matmulGroups(float[] out, float[] in, int T, LlamaWeights.Matrix weight, MemorySegment bias, int from, int to) {
+        int rows = weight.rows(), cols = weight.cols();
+        float[] wf = widenScratch.get();
+        if (wf.length < 4 * cols) {
+            wf = new float[4 * cols];
+            widenScratch.set(wf);
+        }
+        float[] acc = accScratch.get();
+        int tokenBlock = Math.max(4, (64 * 1024 / cols) & ~3);
+        for (int t0 = 0; t0 < T; t0 += tokenBlock) {
+            int t1 = Math.min(T, t0 + tokenBlock);
             for (int g = from; g < to; g++) {
                 int r0 = g * 4;
-                if (r0 + 4 <= rows) {
-                    for (int t = 0; t < T; t++) {
-                        VectorKernels.dot4x1(weight, r0, in, t, out);
+                int n = Math.min(4, rows - r0);
+                VectorKernels.widenRows(weight, r0, n, wf);
+                if (n == 4) {
+                    int t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        VectorKernels.dot4x4(wf, cols, r0, rows, in, t, out, acc);
+                    }
+                    for (; t < t1; t++) {
+                        VectorKernels.dot4x1(wf, cols, r0, rows, in, t, out, acc);
                     }
                 } else {
-                    long stride = (long) cols * (weight.bf16() ? 2 : 4);
-                    for (int r = r0; r < rows; r++) {
-                        for (int t = 0; t < T; t++) {
-                            out[t * rows + r] = VectorKernels.dot(weight.data(), weight.bf16(), r * stride, in, t * cols, cols);
-                        }
-                    }
-                }
-                if (bias != null) {
-                    for (int r = r0; r < Math.min(rows, r0 + 4); r++) {
-                        float b = bias.get(F32, (long) r * 4);
-                        for (int t = 0; t < T; t++) {
-                            out[t * rows + r] += b;
+                    for (int r = 0; r < n; r++) {
+                        for (int t = t0; t < t1; t++) {
+                            out[t * rows + r0 + r] = VectorKernels.dot(wf, r * cols, in, t * cols, cols);
                         }
                     }
                 }
             }
-        });
+        }
+        if (bias != null) {
+            for (int r = from * 4; r < Math.min(rows, to * 4); r++) {
+                float b = bias.get(F32, (long) r * 4);
+                for (int t = 0; t < T; t++) {
+                    out[t * rows + r] += b;
+                }
+            }
+        }
     }
 
     private void ensureCapacity(int T) {
@@ -308,6 +370,8 @@ public final class CpuModelRunner {
         ropeSin = new float[n * c.headDim() / 2];
         positions = new int[n];
         tokenSeq = new int[n];
+        qkvOut = new float[][]{q, k, v};
+        gateUpOut = new float[][]{gate, up};
         capacity = n;
     }
 }

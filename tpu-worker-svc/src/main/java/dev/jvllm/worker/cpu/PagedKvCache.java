@@ -4,8 +4,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Off-heap f32 key and value caches, one pair of segments per layer, laid out
- * [block][slot in block][kv head][head dim]: a token's K (or V) for all kv heads is contiguous.
+ * Off-heap f32 key and value caches, one pair of segments per layer. Values are laid out
+ * [block][slot in block][kv head][head dim] (a token's V for all kv heads is contiguous); keys are
+ * transposed within a block, [block][kv head][head dim][slot in block], so that the scores of a
+ * whole block are a sum of head-dim vectors over the slots, with no horizontal reductions.
  */
 public final class PagedKvCache implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
@@ -48,10 +50,15 @@ public final class PagedKvCache implements AutoCloseable {
         return values[layer];
     }
 
-    /** Byte offset of the K/V row of {@code position} for kv head 0, given the sequence's block table. */
+    /** Byte offset of the V row of {@code position} for kv head 0, given the sequence's block table. */
     public long tokenOffset(int[] blockTable, int position) {
         int block = blockTable[position / blockSize];
         return ((long) block * blockSize + position % blockSize) * kvDim * Float.BYTES;
+    }
+
+    /** Byte offset of key element (kv head 0, dim 0, slot 0) of a block; dim d of head h is {@code (h * headDim + d) * blockSize} floats further. */
+    public long keyBlockOffset(int block) {
+        return (long) block * blockSize * kvDim * Float.BYTES;
     }
 
     @Override

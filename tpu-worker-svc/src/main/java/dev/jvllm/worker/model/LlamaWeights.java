@@ -8,8 +8,8 @@ import java.nio.file.Path;
 
 /**
  * The weights of a Llama-family model (row-major, one row per output feature, exactly as Hugging
- * Face stores {@code nn.Linear} weights). F32 and BF16 matrices are used in place from the mapped
- * files; F16 tensors and all small vectors (norms, biases) are converted once into off-heap f32
+ * Face stores {@code nn.Linear} weights). Weight matrices are used in place from the mapped
+ * files (f32, bf16 or f16); small vectors (norms, biases) are converted once into off-heap f32
  * memory owned by the same arena.
  */
 public final class LlamaWeights implements AutoCloseable {
@@ -17,10 +17,18 @@ public final class LlamaWeights implements AutoCloseable {
     public static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /**
-     * A [rows][cols] weight matrix, row-major: little-endian f32, or bf16 read in place from the
-     * mapped file (half the memory traffic; kernels widen it exactly to f32 as they go).
+     * A [rows][cols] weight matrix, row-major, little-endian, used in place from the mapped file:
+     * f32, or bf16/f16 (half the memory traffic; kernels widen it exactly to f32 in registers).
      */
-    public record Matrix(MemorySegment data, boolean bf16, int rows, int cols) {}
+    public record Matrix(MemorySegment data, WeightType type, int rows, int cols) {
+        public boolean bf16() {
+            return type == WeightType.BF16;
+        }
+
+        public long rowBytes() {
+            return (long) cols * type.bytesPerElement();
+        }
+    }
 
     /** One decoder layer; biases and q/k norms are null when the architecture has none. */
     public record Layer(
@@ -53,6 +61,30 @@ public final class LlamaWeights implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             return load(config, WeightFiles.open(modelDir, arena), arena);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /**
+     * {@code --load-format dummy}: the config of {@code modelDir} (config.json alone suffices) with random
+     * weights made in memory, no weight files read or written.
+     *
+     * @param dtype "auto" (the config's torch_dtype), "float32"/"float", "bfloat16", "float16"/"half"
+     */
+    public static LlamaWeights dummy(Path modelDir, String dtype, long seed) {
+        ModelConfig config = ModelConfig.read(modelDir);
+        String d = dtype == null || dtype.equals("auto") ? config.dtype() : dtype;
+        SafetensorsFile.DType type = switch (d) {
+            case "bfloat16", "bf16" -> SafetensorsFile.DType.BF16;
+            case "float16", "half", "f16" -> SafetensorsFile.DType.F16;
+            case "float32", "float", "f32" -> SafetensorsFile.DType.F32;
+            default -> throw new ModelLoadException(modelDir + ": unsupported dtype '" + d + "' for dummy weights");
+        };
+        Arena arena = Arena.ofShared();
+        try {
+            return load(config, WeightFiles.dummy(modelDir, config, type, seed, arena), arena);
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -96,11 +128,15 @@ public final class LlamaWeights implements AutoCloseable {
             return toF32(files.get(name, shape));
         }
 
-        /** A weight matrix: bf16 stays in place, f16 is widened once to f32. */
+        /** A weight matrix, in place whatever its float type. */
         Matrix weights(String name, long rows, long cols) {
             SafetensorsFile.StoredTensor t = files.get(name, rows, cols);
-            boolean bf16 = t.dtype() == SafetensorsFile.DType.BF16;
-            return new Matrix(bf16 ? t.data() : toF32(t), bf16, (int) rows, (int) cols);
+            WeightType type = switch (t.dtype()) {
+                case F32 -> WeightType.F32;
+                case BF16 -> WeightType.BF16;
+                case F16 -> WeightType.F16;
+            };
+            return new Matrix(t.data(), type, (int) rows, (int) cols);
         }
 
         MemorySegment optional(String name, long... shape) {

@@ -17,6 +17,8 @@ public final class WeightFiles {
     private final Path modelDir;
     private Path source;
     private final Map<String, SafetensorsFile.StoredTensor> tensors = new HashMap<>();
+    /** For {@code --load-format dummy}: tensors made on first request instead of read from files. */
+    private DummyTensors dummy;
 
     private WeightFiles(Path modelDir) {
         this.modelDir = modelDir;
@@ -54,12 +56,28 @@ public final class WeightFiles {
         return files;
     }
 
+    /**
+     * Random weights for the model described by {@code config} ({@code --load-format dummy}, as vLLM):
+     * every tensor the loader asks for is allocated in {@code arena} in {@code dtype} and filled with
+     * seeded uniform noise scaled like a trained model's (linear weights +-sqrt(3/fan_in), norms near 1),
+     * so activations stay finite and benchmarks run the real kernels on realistic shapes.
+     */
+    public static WeightFiles dummy(Path modelDir, ModelConfig config, SafetensorsFile.DType dtype, long seed, Arena arena) {
+        WeightFiles files = new WeightFiles(modelDir);
+        files.source = modelDir.resolve("config.json");
+        files.dummy = new DummyTensors(config, dtype, seed, arena);
+        return files;
+    }
+
     public boolean has(String name) {
-        return tensors.containsKey(name);
+        return dummy != null ? dummy.has(name) : tensors.containsKey(name);
     }
 
     /** The tensor with this name, checked against the expected shape. */
     public SafetensorsFile.StoredTensor get(String name, long... expectedShape) {
+        if (dummy != null && !tensors.containsKey(name) && dummy.has(name)) {
+            tensors.put(name, dummy.make(name, source, expectedShape));
+        }
         SafetensorsFile.StoredTensor t = tensors.get(name);
         if (t == null) {
             throw new ModelLoadException(source + ": missing tensor '" + name + "'");

@@ -1,19 +1,14 @@
 package dev.jvllm.worker.pjrt;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Locale;
+import dev.jvllm.worker.model.ModelConfig;
 
 /**
- * The shape of a Llama-family model as the StableHLO emitter needs it, read from Hugging Face's config.json.
- * Kept separate from the CPU backend's model classes so the pjrt package has no dependency on them.
+ * What a compiled step program is specialised on: the subset of {@link ModelConfig} that the StableHLO emitter
+ * bakes into the program's shapes and constants. {@link #of} is the only way from a model to a shape, and it refuses
+ * what the emitter cannot express yet (o_proj bias, sliding-window attention, linear RoPE scaling), so an unsupported
+ * model fails at load instead of computing something else. Tests build small shapes directly.
  *
- * @param ropeScaling null unless config.json asks for rope_type "llama3"
+ * @param ropeScaling null unless the model uses rope_type "llama3"
  */
 public record LlamaShape(
         String architecture,
@@ -47,53 +42,36 @@ public record LlamaShape(
         }
     }
 
+    /** The emitter's view of a model read by {@link ModelConfig#read}; unsupported features are refused here. */
+    public static LlamaShape of(ModelConfig c) {
+        if (c.oBias()) {
+            throw new IllegalArgumentException("the pjrt backend does not support attention_bias on o_proj yet ("
+                    + c.architecture() + " with attention_bias=true)");
+        }
+        if (c.slidingWindow() > 0) {
+            throw new IllegalArgumentException("the pjrt backend does not support sliding-window attention yet (sliding_window="
+                    + c.slidingWindow() + ")");
+        }
+        Llama3RopeScaling scaling = null;
+        if (c.ropeScaling() != null) {
+            ModelConfig.RopeScaling rs = c.ropeScaling();
+            if (!rs.type().equals("llama3")) {
+                throw new IllegalArgumentException("the pjrt backend does not support rope_scaling type '" + rs.type() + "' yet (llama3 only)");
+            }
+            scaling = new Llama3RopeScaling(rs.factor(), rs.lowFreqFactor(), rs.highFreqFactor(), rs.originalMaxPositionEmbeddings());
+        }
+        return new LlamaShape(c.architecture(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(), c.headDim(),
+                c.intermediateSize(), c.vocabSize(), c.maxPositionEmbeddings(), c.rmsNormEps(), c.ropeTheta(), scaling,
+                c.qkvBias(), c.qkNorm(), c.tieWordEmbeddings());
+    }
+
+    /** The same shape with the output head shared with the embedding (an untied checkpoint without lm_head.weight). */
+    public LlamaShape withTiedEmbeddings() {
+        return new LlamaShape(architecture, hidden, layers, heads, kvHeads, headDim, intermediate, vocab, maxPositions, rmsEps,
+                ropeTheta, ropeScaling, qkvBias, qkNorm, true);
+    }
+
     public int qDim() { return heads * headDim; }
 
     public int kvDim() { return kvHeads * headDim; }
-
-    public static LlamaShape fromConfigJson(Path configJson) {
-        try {
-            return fromJson(new ObjectMapper().readTree(Files.readString(configJson)));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + configJson, e);
-        }
-    }
-
-    public static LlamaShape fromJson(JsonNode c) {
-        String type = text(c, "model_type", "llama").toLowerCase(Locale.ROOT);
-        String arch = switch (type) {
-            case "llama", "mistral", "qwen2", "qwen3" -> type;
-            default -> throw new IllegalArgumentException("unsupported model_type for the pjrt backend: " + type);
-        };
-        int hidden = required(c, "hidden_size");
-        int heads = required(c, "num_attention_heads");
-        int kvHeads = c.path("num_key_value_heads").asInt(heads);
-        int headDim = c.hasNonNull("head_dim") ? c.get("head_dim").asInt() : hidden / heads;
-        Llama3RopeScaling scaling = null;
-        JsonNode rs = c.path("rope_scaling");
-        if (rs.isObject()) {
-            String ropeType = text(rs, "rope_type", text(rs, "type", ""));
-            if (ropeType.equals("llama3")) {
-                scaling = new Llama3RopeScaling(rs.path("factor").asDouble(8.0), rs.path("low_freq_factor").asDouble(1.0),
-                        rs.path("high_freq_factor").asDouble(4.0), rs.path("original_max_position_embeddings").asInt(8192));
-            } else if (!ropeType.isEmpty() && !ropeType.equals("default")) {
-                throw new IllegalArgumentException("unsupported rope_scaling type: " + ropeType);
-            }
-        }
-        // Qwen2 has q/k/v biases without saying so in config.json; others say attention_bias.
-        boolean qkvBias = arch.equals("qwen2") || c.path("attention_bias").asBoolean(false);
-        return new LlamaShape(arch, hidden, required(c, "num_hidden_layers"), heads, kvHeads, headDim,
-                required(c, "intermediate_size"), required(c, "vocab_size"), c.path("max_position_embeddings").asInt(2048),
-                c.path("rms_norm_eps").asDouble(1e-5), c.path("rope_theta").asDouble(10000.0), scaling, qkvBias,
-                arch.equals("qwen3"), c.path("tie_word_embeddings").asBoolean(false));
-    }
-
-    private static int required(JsonNode c, String field) {
-        if (!c.hasNonNull(field)) throw new IllegalArgumentException("config.json lacks " + field);
-        return c.get(field).asInt();
-    }
-
-    private static String text(JsonNode c, String field, String dflt) {
-        return c.hasNonNull(field) ? c.get(field).asText() : dflt;
-    }
 }

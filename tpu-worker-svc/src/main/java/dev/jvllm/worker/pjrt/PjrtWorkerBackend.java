@@ -1,22 +1,21 @@
 package dev.jvllm.worker.pjrt;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jvllm.proto.InitCacheResponse;
-import dev.jvllm.proto.ModelConfig;
 import dev.jvllm.proto.ScheduledSeq;
 import dev.jvllm.proto.SeqOutput;
 import dev.jvllm.proto.StepRequest;
 import dev.jvllm.proto.StepResponse;
 import dev.jvllm.proto.WorkerInfo;
+import dev.jvllm.worker.ModelBackend;
+import dev.jvllm.worker.model.ModelConfig;
+import dev.jvllm.worker.model.SafetensorsFile;
+import dev.jvllm.worker.model.WeightFiles;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -32,7 +31,7 @@ import java.util.Random;
  * {@link IllegalArgumentException} for requests to answer with INVALID_ARGUMENT, {@link IllegalStateException} for
  * FAILED_PRECONDITION (no cache yet), and {@link PjrtException} for device errors.
  */
-public final class PjrtWorkerBackend implements AutoCloseable {
+public final class PjrtWorkerBackend implements ModelBackend {
 
     /**
      * @param kvCacheSpaceGiB   device memory for the KV cache when InitCache asks for 0 blocks
@@ -65,9 +64,8 @@ public final class PjrtWorkerBackend implements AutoCloseable {
 
     private final Options options;
     private final DeviceRuntime device;
+    private final ModelConfig config;
     private final LlamaShape shape;
-    private final String configJson;
-    private final List<Integer> eosIds;
     private final int maxModelLen;
     private final StableHloModelEmitter emitter = new StableHloModelEmitter();
     private final List<DeviceRuntime.Buffer> weights = new ArrayList<>();
@@ -82,85 +80,55 @@ public final class PjrtWorkerBackend implements AutoCloseable {
     private final Map<Long, SamplingState> sequences = new HashMap<>();
 
     public PjrtWorkerBackend(Options options, DeviceRuntime device) {
+        this(options, ModelConfig.read(options.modelDir()), device);
+    }
+
+    /** With the model's config already read (and checked) by the caller; {@code device} is closed with the backend. */
+    public PjrtWorkerBackend(Options options, ModelConfig config, DeviceRuntime device) {
         this.options = options;
         this.device = device;
-        try {
-            this.configJson = Files.readString(options.modelDir().resolve("config.json"));
-            JsonNode config = new ObjectMapper().readTree(configJson);
-            this.shape = LlamaShape.fromJson(config);
-            this.eosIds = eosIds(options.modelDir(), config);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the model's config.json in " + options.modelDir(), e);
+        this.config = config;
+        if (options.maxModelLen() > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("--max-model-len " + options.maxModelLen() + " exceeds the model's max_position_embeddings "
+                    + config.maxPositionEmbeddings());
         }
-        if (options.maxModelLen() > shape.maxPositions()) {
-            throw new IllegalArgumentException("--max-model-len " + options.maxModelLen() + " exceeds max_position_embeddings " + shape.maxPositions());
-        }
-        this.maxModelLen = options.maxModelLen() == 0 ? shape.maxPositions() : options.maxModelLen();
+        this.maxModelLen = options.maxModelLen() == 0 ? config.maxPositionEmbeddings() : options.maxModelLen();
         this.seeds = new Random(options.seed());
-        uploadWeights();
+        this.shape = uploadWeights(LlamaShape.of(config));
     }
 
-    private static List<Integer> eosIds(Path dir, JsonNode config) throws IOException {
-        JsonNode eos = config.path("eos_token_id");
-        Path gen = dir.resolve("generation_config.json");
-        if (Files.isRegularFile(gen)) {
-            JsonNode g = new ObjectMapper().readTree(gen.toFile()).path("eos_token_id");
-            if (!g.isMissingNode() && !g.isNull()) eos = g;
-        }
-        List<Integer> out = new ArrayList<>();
-        if (eos.isArray()) eos.forEach(n -> out.add(n.asInt()));
-        else if (eos.isNumber()) out.add(eos.asInt());
-        return out;
-    }
-
-    /** One host-to-device copy per tensor, converted to the storage type on the way. */
-    private void uploadWeights() {
-        Map<String, Path> files = weightFiles(options.modelDir());
-        Map<Path, SafetensorsReader> readers = new HashMap<>();
-        try {
-            for (String name : StableHloModelEmitter.weightNames(shape)) {
-                Path file = files.getOrDefault(name, files.get("*"));
-                if (file == null) throw new IllegalArgumentException("model has no tensor " + name);
-                SafetensorsReader st = readers.computeIfAbsent(file, SafetensorsReader::new);
-                SafetensorsReader.TensorInfo t = st.info(name);
-                long[] expected = StableHloModelEmitter.weightShape(shape, name);
-                if (!java.util.Arrays.equals(expected, t.shape())) {
-                    throw new IllegalArgumentException(name + " has shape " + java.util.Arrays.toString(t.shape()) + ", config.json implies " + java.util.Arrays.toString(expected));
-                }
+    /**
+     * One host-to-device copy per tensor, read through the worker's memory-mapped loader and converted to the storage
+     * type on the way; shapes are checked against config.json. Returns the shape actually served (an untied model
+     * without lm_head.weight is served tied, as the cpu backend and Hugging Face do).
+     */
+    private LlamaShape uploadWeights(LlamaShape declared) {
+        try (Arena mapping = Arena.ofShared()) {
+            WeightFiles files = WeightFiles.open(options.modelDir(), mapping);
+            LlamaShape served = !declared.tiedEmbeddings() && !files.has("lm_head.weight") ? declared.withTiedEmbeddings() : declared;
+            for (String name : StableHloModelEmitter.weightNames(served)) {
+                long[] expected = StableHloModelEmitter.weightShape(served, name);
+                SafetensorsFile.StoredTensor t = files.get(name, expected);
                 try (Arena arena = Arena.ofConfined()) {
-                    long n = t.elements();
-                    MemorySegment host = arena.allocate(n * options.storage().bytes, 8);
-                    if (options.storage() == PjrtElementType.BF16) {
-                        for (long i = 0; i < n; i++) host.setAtIndex(ValueLayout.JAVA_SHORT, i, SafetensorsReader.toBf16Bits(st.get(t, i)));
-                    } else {
-                        for (long i = 0; i < n; i++) host.setAtIndex(ValueLayout.JAVA_FLOAT, i, st.get(t, i));
-                    }
+                    MemorySegment host = arena.allocate(t.numElements() * options.storage().bytes, 8);
+                    HostTensors.copyAs(t, options.storage(), host);
                     weights.add(device.upload(options.storage(), expected, host));
                 }
             }
+            return served;
         } catch (RuntimeException e) {
             weights.forEach(DeviceRuntime.Buffer::close);
             throw e;
-        } finally {
-            readers.values().forEach(SafetensorsReader::close);
         }
     }
 
-    /** Tensor name -> shard, from model.safetensors.index.json; else "*" -> model.safetensors. */
-    static Map<String, Path> weightFiles(Path dir) {
-        Path index = dir.resolve("model.safetensors.index.json");
-        Map<String, Path> out = new HashMap<>();
-        if (Files.isRegularFile(index)) {
-            try {
-                new ObjectMapper().readTree(index.toFile()).path("weight_map").fields()
-                        .forEachRemaining(e -> out.put(e.getKey(), dir.resolve(e.getValue().asText())));
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read " + index, e);
-            }
-        } else {
-            out.put("*", dir.resolve("model.safetensors"));
+    /** The program depends on the shape only (not on eos ids or dtype labels), so that is what keys the compile cache. */
+    private static String shapeJson(LlamaShape shape) {
+        try {
+            return new ObjectMapper().writeValueAsString(shape);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException("cannot serialize " + shape, e);
         }
-        return out;
     }
 
     public LlamaShape shape() { return shape; }
@@ -169,14 +137,20 @@ public final class PjrtWorkerBackend implements AutoCloseable {
         return (long) shape.layers() * 2 * shape.kvDim() * options.storage().bytes;
     }
 
-    public WorkerInfo info() {
+    @Override
+    public boolean hasSequence(long seqId) {
+        return sequences.containsKey(seqId);
+    }
+
+    @Override
+    public WorkerInfo describe() {
         return WorkerInfo.newBuilder()
                 .setModel(options.modelDir().toString())
-                .setConfig(ModelConfig.newBuilder().setArchitecture(shape.architecture()).setHiddenSize(shape.hidden())
+                .setConfig(dev.jvllm.proto.ModelConfig.newBuilder().setArchitecture(shape.architecture()).setHiddenSize(shape.hidden())
                         .setNumLayers(shape.layers()).setNumHeads(shape.heads()).setNumKvHeads(shape.kvHeads()).setHeadDim(shape.headDim())
                         .setIntermediateSize(shape.intermediate()).setVocabSize(shape.vocab()).setMaxPositionEmbeddings(shape.maxPositions())
                         .setDtype(options.storage() == PjrtElementType.BF16 ? "bfloat16" : "float32"))
-                .addAllEosTokenIds(eosIds)
+                .addAllEosTokenIds(config.eosTokenIds())
                 .setBackend("pjrt:" + device.platformName())
                 .setMaxModelLen(maxModelLen)
                 .setKvBytesPerBlockToken(kvBytesPerBlockToken())
@@ -184,6 +158,7 @@ public final class PjrtWorkerBackend implements AutoCloseable {
     }
 
     /** Drops all sequences, (re)allocates the cache and makes sure every bucket has an executable. */
+    @Override
     public InitCacheResponse initCache(int blockSize, int requestedBlocks) {
         if (blockSize <= 0) throw new IllegalArgumentException("block_size must be positive");
         if (requestedBlocks < 0) throw new IllegalArgumentException("num_blocks must be >= 0");
@@ -192,7 +167,10 @@ public final class PjrtWorkerBackend implements AutoCloseable {
         if (blocks == 0) {
             long fit = (long) (options.kvCacheSpaceGiB() * (1L << 30)) / (kvBytesPerBlockToken() * blockSize);
             blocks = (int) Math.min(fit, (long) blocksPerSeq * options.maxNumSeqs());
-            if (blocks < blocksPerSeq) throw new IllegalArgumentException("KV cache space of " + options.kvCacheSpaceGiB() + " GiB holds fewer blocks than one sequence needs");
+            if (blocks < blocksPerSeq) {
+                throw io.grpc.Status.RESOURCE_EXHAUSTED.withDescription("KV cache space of " + options.kvCacheSpaceGiB()
+                        + " GiB holds fewer blocks than one sequence of max_model_len " + maxModelLen + " needs").asRuntimeException();
+            }
         }
         sequences.clear();
         releaseCaches();
@@ -212,8 +190,9 @@ public final class PjrtWorkerBackend implements AutoCloseable {
             String version = options.jvllmVersion() + "/emitter-" + StableHloModelEmitter.EMITTER_VERSION + "/" + options.storage();
             String platformVersion = device.platformVersion();
             int nb = blocks;
+            String shapeJson = shapeJson(shape);
             executables = BucketWarmup.run(planner.allBuckets(), b -> emitter.emit(shape, b, blockSize, nb, options.storage()).mlir(),
-                    b -> CompileCacheKey.of(configJson, b, blockSize, nb, device.platformName(), platformVersion, version),
+                    b -> CompileCacheKey.of(shapeJson, b, blockSize, nb, device.platformName(), platformVersion, version),
                     cache, new BucketWarmup.ProgramCompiler<DeviceRuntime.Executable>() {
                         public DeviceRuntime.Executable compile(String mlir) { return device.compile(mlir); }
 
@@ -225,6 +204,7 @@ public final class PjrtWorkerBackend implements AutoCloseable {
         return InitCacheResponse.newBuilder().setBlockSize(blockSize).setNumBlocks(blocks).build();
     }
 
+    @Override
     public StepResponse step(StepRequest request) {
         if (caches.isEmpty()) throw new IllegalStateException("InitCache must come before Step");
         long t0 = System.nanoTime();

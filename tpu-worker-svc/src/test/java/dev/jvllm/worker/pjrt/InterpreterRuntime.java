@@ -10,7 +10,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** A {@link DeviceRuntime} whose "device" is {@link StableHloInterpreter}; counts live buffers to catch leaks. */
-final class InterpreterRuntime implements DeviceRuntime {
+public final class InterpreterRuntime implements DeviceRuntime {
 
     final AtomicInteger liveBuffers = new AtomicInteger();
     final AtomicInteger compiles = new AtomicInteger();
@@ -34,6 +34,9 @@ final class InterpreterRuntime implements DeviceRuntime {
     record Exe(String mlir) implements Executable {
         public void close() { }
     }
+
+    /** Buffers uploaded or produced and not yet closed (a leak check for tests in other packages). */
+    public int liveBufferCount() { return liveBuffers.get(); }
 
     public String platformName() { return "interpreter"; }
 

@@ -1,5 +1,7 @@
 package dev.jvllm.worker.pjrt;
 
+import dev.jvllm.worker.model.ModelConfig;
+import dev.jvllm.worker.model.ModelLoadException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -9,10 +11,11 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+/** The emitter's shape derived from the worker's {@link ModelConfig}, and what the emitter refuses. */
 class LlamaShapeTest {
 
     static LlamaShape shape(String name) {
-        return LlamaShape.fromConfigJson(Path.of("/work/shared/models/shapes", name, "config.json"));
+        return LlamaShape.of(ModelConfig.read(Path.of("/work/shared/models/shapes", name)));
     }
 
     @Test
@@ -42,22 +45,36 @@ class LlamaShapeTest {
 
     @Test
     void readsTheRealTinyModel() {
-        LlamaShape s = LlamaShape.fromConfigJson(Path.of("/work/shared/models/stories260K/config.json"));
+        LlamaShape s = LlamaShape.of(ModelConfig.read(Path.of("/work/shared/models/stories260K")));
         assertEquals(64, s.hidden());
         assertEquals(8, s.headDim());
         assertTrue(s.tiedEmbeddings());
         assertNull(s.ropeScaling());
     }
 
+    private static ModelConfig config(Path dir, String json) throws IOException {
+        Files.createDirectories(dir);
+        Files.writeString(dir.resolve("config.json"), json);
+        return ModelConfig.read(dir);
+    }
+
+    private static final String BASE = "\"hidden_size\":8,\"num_attention_heads\":2,\"num_hidden_layers\":1,"
+            + "\"intermediate_size\":8,\"vocab_size\":8";
+
     @Test
     void rejectsWhatTheEmitterCannotRun(@TempDir Path tmp) throws IOException {
-        Path bad = Files.writeString(tmp.resolve("config.json"), "{\"model_type\":\"gpt2\",\"hidden_size\":8}");
-        assertThrows(IllegalArgumentException.class, () -> LlamaShape.fromConfigJson(bad));
-        Path gqa = Files.writeString(tmp.resolve("c2.json"), "{\"model_type\":\"llama\",\"hidden_size\":12,\"num_attention_heads\":3,"
-                + "\"num_key_value_heads\":2,\"num_hidden_layers\":1,\"intermediate_size\":8,\"vocab_size\":8}");
-        assertThrows(IllegalArgumentException.class, () -> LlamaShape.fromConfigJson(gqa));
-        Path yarn = Files.writeString(tmp.resolve("c3.json"), "{\"model_type\":\"llama\",\"hidden_size\":8,\"num_attention_heads\":2,"
-                + "\"num_hidden_layers\":1,\"intermediate_size\":8,\"vocab_size\":8,\"rope_scaling\":{\"rope_type\":\"yarn\"}}");
-        assertThrows(IllegalArgumentException.class, () -> LlamaShape.fromConfigJson(yarn));
+        // What no backend can serve is refused by ModelConfig itself.
+        assertThrows(ModelLoadException.class, () -> config(tmp.resolve("gpt2"), "{\"model_type\":\"gpt2\"," + BASE + "}"));
+        assertThrows(ModelLoadException.class, () -> config(tmp.resolve("yarn"),
+                "{\"model_type\":\"llama\"," + BASE + ",\"rope_scaling\":{\"rope_type\":\"yarn\"}}"));
+        // What the cpu backend serves but the emitter cannot express yet is refused when the shape is derived.
+        ModelConfig oBias = config(tmp.resolve("obias"), "{\"model_type\":\"llama\"," + BASE + ",\"attention_bias\":true}");
+        var e = assertThrows(IllegalArgumentException.class, () -> LlamaShape.of(oBias));
+        assertTrue(e.getMessage().contains("o_proj"), e.getMessage());
+        ModelConfig window = config(tmp.resolve("window"), "{\"model_type\":\"mistral\"," + BASE + ",\"sliding_window\":4}");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LlamaShape.of(window)).getMessage().contains("sliding"));
+        ModelConfig linear = config(tmp.resolve("linear"),
+                "{\"model_type\":\"llama\"," + BASE + ",\"rope_scaling\":{\"rope_type\":\"linear\",\"factor\":2.0}}");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LlamaShape.of(linear)).getMessage().contains("linear"));
     }
 }

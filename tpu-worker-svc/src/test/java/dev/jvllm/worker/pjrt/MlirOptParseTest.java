@@ -35,7 +35,7 @@ class MlirOptParseTest {
     void mlirOptParsesEmittedPrograms(@TempDir Path tmp) throws Exception {
         Path opt = mlirOpt();
         Assumptions.assumeTrue(opt != null, "mlir-opt not installed (apt-get install mlir-19-tools to run this check)");
-        LlamaShape qwen3 = LlamaShape.fromConfigJson(Path.of("/work/shared/models/shapes/qwen3-0.6b/config.json"));
+        LlamaShape qwen3 = LlamaShapeTest.shape("qwen3-0.6b");
         for (String mlir : new String[] {
                 new StableHloModelEmitter().emit(StableHloModelEmitterTest.TINY, StableHloModelEmitterTest.TINY_BUCKET, 2, 4).mlir(),
                 new StableHloModelEmitter().emit(qwen3, new BucketPlanner.Bucket(16, 8, 4), 16, 32).mlir()}) {

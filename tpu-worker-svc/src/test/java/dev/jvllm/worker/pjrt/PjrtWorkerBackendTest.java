@@ -52,7 +52,7 @@ class PjrtWorkerBackendTest {
         int[] promptA = ids(golden.get(0).get("prompt_ids")), promptB = ids(golden.get(2).get("prompt_ids"));
         InterpreterRuntime device = new InterpreterRuntime();
         try (PjrtWorkerBackend backend = new PjrtWorkerBackend(options(cacheDir), device)) {
-            WorkerInfo info = backend.info();
+            WorkerInfo info = backend.describe();
             assertEquals("pjrt:interpreter", info.getBackend());
             assertEquals(64, info.getMaxModelLen());
             assertEquals(List.of(2), info.getEosTokenIdsList());

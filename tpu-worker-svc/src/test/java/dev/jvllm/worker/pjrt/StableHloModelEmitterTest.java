@@ -75,7 +75,7 @@ class StableHloModelEmitterTest {
     @Test
     void everyRealShapeEmitsWellFormedTextWithItsWeights() {
         for (String name : List.of("llama-3.2-1b", "qwen2.5-0.5b", "qwen3-0.6b", "smollm2-135m")) {
-            LlamaShape shape = LlamaShape.fromConfigJson(Path.of("/work/shared/models/shapes", name, "config.json"));
+            LlamaShape shape = LlamaShapeTest.shape(name);
             StableHloModelEmitter.Program p = emitter.emit(shape, new BucketPlanner.Bucket(16, 8, 4), 16, 64);
             MlirTextChecker.check(p.mlir());
             long weights = p.params().stream().filter(x -> x.role() == StableHloModelEmitter.Role.WEIGHT).count();
@@ -88,7 +88,7 @@ class StableHloModelEmitterTest {
 
     @Test
     void llama3RopeScalingKeepsHighFrequenciesAndDividesLowOnes() {
-        LlamaShape l = LlamaShape.fromConfigJson(Path.of("/work/shared/models/shapes/llama-3.1-8b/config.json"));
+        LlamaShape l = LlamaShapeTest.shape("llama-3.1-8b");
         float[] scaled = StableHloModelEmitter.inverseFrequencies(l);
         LlamaShape plain = new LlamaShape(l.architecture(), l.hidden(), l.layers(), l.heads(), l.kvHeads(), l.headDim(), l.intermediate(),
                 l.vocab(), l.maxPositions(), l.rmsEps(), l.ropeTheta(), null, false, false, false);
