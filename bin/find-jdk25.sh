@@ -22,4 +22,4 @@ jvllm_find_jdk25() {
 }
 case $- in *f*) jvllm_noglob=1; set +f;; *) jvllm_noglob=0;; esac
 jvllm_find_jdk25 || exit 1
-[ "$jvllm_noglob" = 1 ] && set -f
+if [ "$jvllm_noglob" = 1 ]; then set -f; fi

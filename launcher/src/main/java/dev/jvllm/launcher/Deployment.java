@@ -17,6 +17,8 @@ import dev.jvllm.worker.WorkerOptions;
 import dev.jvllm.worker.WorkerService;
 import io.grpc.BindableService;
 import io.grpc.ManagedChannel;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,6 +37,9 @@ public final class Deployment implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Deployment.class);
 
     private final Deque<AutoCloseable> started = new ArrayDeque<>();
+    /** Every gRPC server this process runs, for their health status. */
+    private volatile boolean draining;
+    private final List<GrpcServers> grpcServers = new java.util.concurrent.CopyOnWriteArrayList<>();
     private GatewayServer gateway;
     private GrpcServers grpcServer;
     private SchedulerService scheduler;
@@ -62,14 +67,15 @@ public final class Deployment implements AutoCloseable {
             }
             switch (cmd.role) {
                 case all -> d.startAllInOne(cmd);
-                case worker -> d.grpcServer = d.own(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role),
+                case worker -> d.grpcServer = d.ownServer(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role),
                         List.of(d.own(d.loadWorker(cmd)))));
-                case tokenizer -> d.grpcServer = d.own(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role),
+                case tokenizer -> d.grpcServer = d.ownServer(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role),
                         List.of(d.own(d.loadTokenizer(cmd)))));
                 case scheduler -> {
                     ManagedChannel worker = d.ownChannel(GrpcChannels.open(cmd.workerAddress));
                     d.scheduler = d.own(startScheduler(cmd, worker));
-                    d.grpcServer = d.own(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role), List.of(d.scheduler)));
+                    d.grpcServer = d.ownServer(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role), List.of(d.scheduler)));
+                    d.reportWorkerAttachment();
                 }
                 case gateway -> {
                     ManagedChannel tok = d.ownChannel(GrpcChannels.open(cmd.tokenizerAddress));
@@ -96,10 +102,11 @@ public final class Deployment implements AutoCloseable {
         TokenizerService tokenizer = own(loadTokenizer(cmd));
         scheduler = own(startScheduler(cmd, ownChannel(GrpcChannels.open(GrpcChannels.inProcess(workerName)))));
         List<BindableService> front = List.of(tokenizer, scheduler);
-        own(GrpcServers.inProcess(frontName, front));
+        ownServer(GrpcServers.inProcess(frontName, front));
         if (cmd.grpcPort != null) {
-            grpcServer = own(GrpcServers.netty(cmd.grpcHost, cmd.grpcPort, front));
+            grpcServer = ownServer(GrpcServers.netty(cmd.grpcHost, cmd.grpcPort, front));
         }
+        reportWorkerAttachment();
         frontChannel = ownChannel(GrpcChannels.open(GrpcChannels.inProcess(frontName)));
         startGateway(cmd, frontChannel, frontChannel);
     }
@@ -196,10 +203,63 @@ public final class Deployment implements AutoCloseable {
                 .servedModelNames(cmd.servedNames())
                 .apiKey(cmd.effectiveApiKey())
                 .maxRequestBodyBytes(cmd.maxRequestBodyBytes)
+                .requestTimeout(java.time.Duration.ofSeconds(cmd.requestTimeout))
                 .build();
         gateway = own(new GatewayServer(options, tokenizer, engine));
         int bound = gateway.start();
         log.info("OpenAI-compatible API on http://{}:{} (model {})", cmd.host, bound, cmd.servedNames());
+    }
+
+    private GrpcServers ownServer(GrpcServers server) {
+        grpcServers.add(server);
+        return own(server);
+    }
+
+    /**
+     * The Engine service's gRPC health follows the worker: NOT_SERVING while the scheduler has none attached
+     * (its step stream broke and it is reconnecting), SERVING again once it is back.
+     */
+    private void reportWorkerAttachment() {
+        scheduler.onWorkerAttachment(this::setEngineHealth);
+        setEngineHealth(scheduler.workerAttached());
+    }
+
+    private void setEngineHealth(boolean attached) {
+        if (draining) return; // stays NOT_SERVING until exit
+        ServingStatus status = attached ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+        for (GrpcServers s : grpcServers) {
+            s.health().setStatus(dev.jvllm.proto.EngineGrpc.SERVICE_NAME, status);
+            s.health().setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, status);
+        }
+    }
+
+    /**
+     * Graceful shutdown (SIGTERM), before {@link #close()}: health turns NOT_SERVING / 503 at once, new requests
+     * are refused (the gateway also closes its listening socket), and requests already running get up to
+     * {@code timeout} to finish. Returns true when everything finished in time.
+     */
+    public boolean drain(java.time.Duration timeout) {
+        draining = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        log.info("draining: refusing new requests, giving running ones up to {} s", timeout.toSeconds());
+        for (GrpcServers s : grpcServers) {
+            s.health().setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.NOT_SERVING);
+            if (scheduler != null) s.health().setStatus(dev.jvllm.proto.EngineGrpc.SERVICE_NAME, ServingStatus.NOT_SERVING);
+        }
+        boolean done = true;
+        if (gateway != null) {
+            done = gateway.drain(timeout);
+        }
+        if (scheduler != null) {
+            try {
+                done &= scheduler.drain(java.time.Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                done = false;
+            }
+        }
+        log.info(done ? "drained: every running request finished" : "drain timed out: aborting what is left");
+        return done;
     }
 
     private <T extends AutoCloseable> T own(T resource) {

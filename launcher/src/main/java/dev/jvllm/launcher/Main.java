@@ -28,6 +28,8 @@ public final class Main implements Runnable {
         setIfAbsent("org.slf4j.simpleLogger.showShortLogName", "true");
         setIfAbsent("org.slf4j.simpleLogger.levelInBrackets", "true");
         setIfAbsent("org.slf4j.simpleLogger.logFile", "System.err");
+        // DJL probes for CUDA at load and warns on machines without a driver; the tokenizer never uses it.
+        setIfAbsent("org.slf4j.simpleLogger.log.ai.djl.util.cuda.CudaUtils", "error");
     }
 
     private static void setIfAbsent(String key, String value) {

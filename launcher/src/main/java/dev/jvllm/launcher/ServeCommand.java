@@ -143,6 +143,16 @@ public final class ServeCommand implements Callable<Integer> {
             description = "How long the scheduler waits for its worker to come up (default: ${DEFAULT-VALUE}).")
     long workerWaitTimeout;
 
+    @Option(names = "--request-timeout", defaultValue = "600", paramLabel = "SECONDS",
+            description = "Deadline of one generation, from arrival at the gateway; propagated to the scheduler as the gRPC "
+                    + "deadline, which aborts the request when it passes (default: ${DEFAULT-VALUE}).")
+    long requestTimeout;
+
+    @Option(names = "--shutdown-timeout", defaultValue = "30", paramLabel = "SECONDS",
+            description = "On SIGTERM: health fails and new requests are refused at once, running ones get this long "
+                    + "to finish before the process exits (default: ${DEFAULT-VALUE}).")
+    long shutdownTimeout;
+
     @Option(names = "--tokenizer-address", defaultValue = "localhost:50052", description = "Tokenizer host:port (gateway role).")
     String tokenizerAddress;
 
@@ -196,9 +206,14 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Deployment deployment = Deployment.start(this);
         CountDownLatch stopped = new CountDownLatch(1);
+        // SIGTERM (what Kubernetes sends) runs this hook: drain first, then close everything.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            deployment.close();
-            stopped.countDown();
+            try {
+                deployment.drain(java.time.Duration.ofSeconds(shutdownTimeout));
+            } finally {
+                deployment.close();
+                stopped.countDown();
+            }
         }, "jvllm-shutdown"));
         stopped.await();
         return 0;
