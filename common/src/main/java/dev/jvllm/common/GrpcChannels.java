@@ -32,6 +32,27 @@ public final class GrpcChannels {
                 .build();
     }
 
+    /**
+     * Like {@link #open(String)}, with HTTP/2 keepalive pings on network channels: a peer that vanished without
+     * closing its connection (network cut, frozen host) fails the channel's calls within about
+     * {@code keepAliveTime + keepAliveTimeout} instead of never. Servers from {@link GrpcServers#netty} permit
+     * pings every 10 s or more, also without calls.
+     */
+    public static ManagedChannel openWithKeepAlive(String target, java.time.Duration keepAliveTime,
+                                                   java.time.Duration keepAliveTimeout) {
+        if (target.startsWith(IN_PROCESS_PREFIX)) {
+            return open(target);
+        }
+        return NettyChannelBuilder.forTarget(target)
+                .usePlaintext()
+                .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+                .keepAliveTime(keepAliveTime.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                .keepAliveTimeout(keepAliveTimeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                .keepAliveWithoutCalls(true)
+                .intercept(Telemetry.current().clientInterceptors())
+                .build();
+    }
+
     public static String inProcess(String name) {
         return IN_PROCESS_PREFIX + name;
     }

@@ -17,10 +17,13 @@ import java.util.List;
  * @param workerThreads        Netty worker event loop threads; 0: number of cores
  * @param controlTimeout       deadline for small control calls (health, model info, tokenize)
  * @param idleTimeout          a connection with no request in flight and no traffic for this long is closed
+ * @param requestTimeout       deadline of a whole generation (--request-timeout), set on every gRPC call it makes
+ *                             and so propagated to the scheduler, which aborts the request when it passes;
+ *                             default 600 s
  */
 public record GatewayOptions(String host, int port, List<String> servedModelNames, String apiKey,
                              int maxRequestBodyBytes, int maxN, int maxStopStrings, int maxLogprobs,
-                             int workerThreads, Duration controlTimeout, Duration idleTimeout) {
+                             int workerThreads, Duration controlTimeout, Duration idleTimeout, Duration requestTimeout) {
 
     public static final int DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 
@@ -36,28 +39,40 @@ public record GatewayOptions(String host, int port, List<String> servedModelName
         if (controlTimeout == null) controlTimeout = Duration.ofSeconds(30);
         if (idleTimeout == null || idleTimeout.isZero() || idleTimeout.isNegative()) idleTimeout = Duration.ofSeconds(60);
         if (port < 0 || port > 65535) throw new IllegalArgumentException("port out of range: " + port);
+        if (requestTimeout == null || requestTimeout.isZero() || requestTimeout.isNegative())
+            requestTimeout = DEFAULT_REQUEST_TIMEOUT;
+    }
+
+    public static final Duration DEFAULT_REQUEST_TIMEOUT = Duration.ofSeconds(600);
+
+    /** Without a request timeout: the default applies. */
+    public GatewayOptions(String host, int port, List<String> servedModelNames, String apiKey,
+                          int maxRequestBodyBytes, int maxN, int maxStopStrings, int maxLogprobs,
+                          int workerThreads, Duration controlTimeout, Duration idleTimeout) {
+        this(host, port, servedModelNames, apiKey, maxRequestBodyBytes, maxN, maxStopStrings, maxLogprobs, workerThreads,
+                controlTimeout, idleTimeout, DEFAULT_REQUEST_TIMEOUT);
     }
 
     /** Defaults: 0.0.0.0:8000, API key from VLLM_API_KEY when set. */
     public static GatewayOptions defaults(List<String> servedModelNames) {
         return new GatewayOptions("0.0.0.0", 8000, servedModelNames, System.getenv("VLLM_API_KEY"),
-                DEFAULT_MAX_BODY, 128, 64, 20, 0, Duration.ofSeconds(30), Duration.ofSeconds(60));
+                DEFAULT_MAX_BODY, 128, 64, 20, 0, Duration.ofSeconds(30), Duration.ofSeconds(60), DEFAULT_REQUEST_TIMEOUT);
     }
 
     public GatewayOptions withHost(String h) {
-        return new GatewayOptions(h, port, servedModelNames, apiKey, maxRequestBodyBytes, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout);
+        return new GatewayOptions(h, port, servedModelNames, apiKey, maxRequestBodyBytes, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout, requestTimeout);
     }
 
     public GatewayOptions withPort(int p) {
-        return new GatewayOptions(host, p, servedModelNames, apiKey, maxRequestBodyBytes, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout);
+        return new GatewayOptions(host, p, servedModelNames, apiKey, maxRequestBodyBytes, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout, requestTimeout);
     }
 
     public GatewayOptions withApiKey(String k) {
-        return new GatewayOptions(host, port, servedModelNames, k, maxRequestBodyBytes, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout);
+        return new GatewayOptions(host, port, servedModelNames, k, maxRequestBodyBytes, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout, requestTimeout);
     }
 
     public GatewayOptions withMaxRequestBodyBytes(int b) {
-        return new GatewayOptions(host, port, servedModelNames, apiKey, b, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout);
+        return new GatewayOptions(host, port, servedModelNames, apiKey, b, maxN, maxStopStrings, maxLogprobs, workerThreads, controlTimeout, idleTimeout, requestTimeout);
     }
 
     public static Builder builder() {
@@ -77,6 +92,7 @@ public record GatewayOptions(String host, int port, List<String> servedModelName
         private int workerThreads;
         private Duration controlTimeout = Duration.ofSeconds(30);
         private Duration idleTimeout = Duration.ofSeconds(60);
+        private Duration requestTimeout = DEFAULT_REQUEST_TIMEOUT;
 
         private Builder() {}
 
@@ -91,10 +107,11 @@ public record GatewayOptions(String host, int port, List<String> servedModelName
         public Builder workerThreads(int v) { workerThreads = v; return this; }
         public Builder controlTimeout(Duration v) { controlTimeout = v; return this; }
         public Builder idleTimeout(Duration v) { idleTimeout = v; return this; }
+        public Builder requestTimeout(Duration v) { requestTimeout = v; return this; }
 
         public GatewayOptions build() {
             return new GatewayOptions(host, port, servedModelNames, apiKey, maxRequestBodyBytes, maxN, maxStopStrings,
-                    maxLogprobs, workerThreads, controlTimeout, idleTimeout);
+                    maxLogprobs, workerThreads, controlTimeout, idleTimeout, requestTimeout);
         }
     }
 }

@@ -101,6 +101,56 @@ public final class GatewayServer implements AutoCloseable {
     /** The bound port, or -1 before {@link #start()}. */
     public int port() { return port; }
 
+    /**
+     * Graceful drain (SIGTERM): from now on /health answers 503 and every new request gets 503 with
+     * Retry-After and Connection: close; the listening socket is closed at once so new connections fail fast
+     * (a proxy such as Envoy retries those on another replica); idle keep-alive connections are closed.
+     * Requests already running finish. Returns true when all did within {@code timeout}, false when it ran
+     * out; either way the caller then {@link #close()}s.
+     */
+    public boolean drain(java.time.Duration timeout) {
+        services.draining().set(true);
+        io.netty.channel.Channel listening;
+        synchronized (this) {
+            listening = serverChannel;
+        }
+        if (listening == null) return true;
+        listening.close().syncUninterruptibly();
+        for (io.netty.channel.Channel ch : connections) {
+            ch.eventLoop().execute(() -> {
+                HttpRouter r = ch.pipeline().get(HttpRouter.class);
+                if (r == null || !r.busy()) ch.close();
+            });
+        }
+        long deadline = System.nanoTime() + timeout.toNanos();
+        int busy;
+        while ((busy = busyConnections()) > 0 && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        if (busy > 0) log.warn("drain timed out with {} requests still running; closing them", busy);
+        else log.info("drained: no request running");
+        return busy == 0;
+    }
+
+    /** Whether {@link #drain} has begun. */
+    public boolean draining() {
+        return services.draining().get();
+    }
+
+    private int busyConnections() {
+        int n = 0;
+        for (io.netty.channel.Channel ch : connections) {
+            HttpRouter r = ch.pipeline().get(HttpRouter.class);
+            if (r != null && r.busy() && ch.isActive()) n++;
+        }
+        return n;
+    }
+
     /** Stops accepting, closes open connections (aborting their generations) and shuts the event loops down. */
     @Override
     public synchronized void close() {

@@ -51,11 +51,14 @@ abstract class GenerationHandler implements GenerationStream.Listener, HttpExcha
         this.services = services;
         this.exchange = exchange;
         var trace = exchange.traceContext();
+        // One deadline for the whole generation, from arrival: every upstream call carries it, so the
+        // scheduler aborts the request (and frees its blocks) when it passes and no client waits forever.
+        long deadlineMillis = services.options().requestTimeout().toMillis();
+        var tok = services.tokenizer(exchange.eventLoop()).withDeadlineAfter(deadlineMillis, java.util.concurrent.TimeUnit.MILLISECONDS);
+        var eng = services.engine(exchange.eventLoop()).withDeadlineAfter(deadlineMillis, java.util.concurrent.TimeUnit.MILLISECONDS);
         // Upstream calls start from callbacks: tie them to this request's span explicitly.
-        this.tokenizer = trace == null ? services.tokenizer(exchange.eventLoop())
-                : services.tokenizer(exchange.eventLoop()).withInterceptors(TraceContexts.parentInterceptor(trace));
-        this.engine = trace == null ? services.engine(exchange.eventLoop())
-                : services.engine(exchange.eventLoop()).withInterceptors(TraceContexts.parentInterceptor(trace));
+        this.tokenizer = trace == null ? tok : tok.withInterceptors(TraceContexts.parentInterceptor(trace));
+        this.engine = trace == null ? eng : eng.withInterceptors(TraceContexts.parentInterceptor(trace));
         this.responseId = idPrefix() + "-" + exchange.requestId();
     }
 

@@ -42,7 +42,8 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final byte[] expectedAuth;
     private static final int MAX_QUEUED = 16;
     private final java.util.ArrayDeque<FullHttpRequest> queued = new java.util.ArrayDeque<>();
-    private HttpExchange current;
+    /** Written on the event loop; read by {@link GatewayServer#drain} from another thread. */
+    private volatile HttpExchange current;
 
     HttpRouter(Services services) {
         this.services = services;
@@ -65,7 +66,8 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
     private void serve(ChannelHandlerContext ctx, FullHttpRequest req) {
         String rid = req.headers().get(HttpExchange.REQUEST_ID_HEADER);
         if (rid == null || rid.isBlank() || rid.length() > 256) rid = GenerationHandler.newRequestId();
-        boolean keepAlive = HttpUtil.isKeepAlive(req) && req.decoderResult().isSuccess();
+        // While draining every response closes its connection, so clients and proxies reconnect elsewhere.
+        boolean keepAlive = HttpUtil.isKeepAlive(req) && req.decoderResult().isSuccess() && !services.draining().get();
         boolean http10 = req.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
         HttpExchange ex = new HttpExchange(ctx, rid, keepAlive, http10, () -> finished(ctx));
         current = ex;
@@ -89,6 +91,11 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
         if (method.equals(HttpMethod.OPTIONS)) {
             ex.sendPreflight(); // CORS preflight, before authentication as browsers send no credentials here
             return;
+        }
+        if (services.draining().get() && !path.equals("/metrics") && !path.equals("/version")) {
+            // Health fails too, so load balancers take this replica out while running requests finish.
+            throw new OpenAiException(HttpResponseStatus.SERVICE_UNAVAILABLE, "ServiceUnavailableError",
+                    "The server is shutting down; retry the request (another replica will serve it).", null, 1);
         }
         if (path.startsWith("/v1/") && expectedAuth != null && !authorized(req)) {
             throw new OpenAiException(HttpResponseStatus.UNAUTHORIZED, "AuthenticationError",
@@ -225,6 +232,11 @@ final class HttpRouter extends SimpleChannelInboundHandler<FullHttpRequest> {
             ex.sendError(new OpenAiException(HttpResponseStatus.SERVICE_UNAVAILABLE, "ServiceUnavailableError",
                     "Unhealthy: " + why, null, 5));
         }, ex.eventLoop());
+    }
+
+    /** A request is being served on this connection (or waits behind one). */
+    boolean busy() {
+        return current != null;
     }
 
     private void finished(ChannelHandlerContext ctx) {

@@ -47,6 +47,8 @@ final class FakeEngine extends EngineGrpc.EngineImplBase {
     final Queue<GenerateRequest> requests = new ConcurrentLinkedQueue<>();
     volatile CountDownLatch cancelled = new CountDownLatch(1);
     volatile CountDownLatch started = new CountDownLatch(1);
+    /** When set, each generation pauses after every message until this is counted down. */
+    volatile CountDownLatch holdAfterEachMessage;
     private final ExecutorService steps = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "fake-engine");
         t.setDaemon(true);
@@ -148,6 +150,14 @@ final class FakeEngine extends EngineGrpc.EngineImplBase {
                 }
             }
             produced.incrementAndGet();
+            CountDownLatch h = holdAfterEachMessage;
+            while (h != null && !gone.get()) { // a slow engine: the test decides when the generation goes on
+                try {
+                    if (h.await(10, java.util.concurrent.TimeUnit.MILLISECONDS)) break;
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
             // Endless streams respect flow control: a fast producer that only sends what the client asked for.
             while (endless.get() && !out.isReady() && !gone.get()) {
                 try {

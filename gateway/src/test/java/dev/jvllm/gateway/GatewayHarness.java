@@ -22,6 +22,8 @@ final class GatewayHarness implements AutoCloseable {
 
     final FakeTokenizer tokenizer = new FakeTokenizer();
     final FakeEngine engine = new FakeEngine();
+    /** In-process name of the fake services' server (a test may restart a server under it). */
+    final String name;
     final Server grpcServer;
     final ManagedChannel channel;
     final ManagedChannel engineChannel;
@@ -36,7 +38,7 @@ final class GatewayHarness implements AutoCloseable {
 
     /** With {@code engineMissing} the engine channel points at no server (every engine call is UNAVAILABLE). */
     GatewayHarness(GatewayOptions options, boolean engineMissing) throws Exception {
-        String name = "gw-test-" + System.nanoTime();
+        name = "gw-test-" + System.nanoTime();
         grpcServer = InProcessServerBuilder.forName(name).addService(tokenizer).addService(engine).build().start();
         channel = InProcessChannelBuilder.forName(name).build();
         engineChannel = engineMissing ? InProcessChannelBuilder.forName(name + "-nowhere").build() : channel;

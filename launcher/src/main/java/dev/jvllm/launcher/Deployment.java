@@ -72,14 +72,14 @@ public final class Deployment implements AutoCloseable {
                 case tokenizer -> d.grpcServer = d.ownServer(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role),
                         List.of(d.own(d.loadTokenizer(cmd)))));
                 case scheduler -> {
-                    ManagedChannel worker = d.ownChannel(GrpcChannels.open(cmd.workerAddress));
+                    ManagedChannel worker = d.ownChannel(openRemote(cmd.workerAddress));
                     d.scheduler = d.own(startScheduler(cmd, worker));
                     d.grpcServer = d.ownServer(GrpcServers.netty(cmd.grpcHost, cmd.grpcPortFor(cmd.role), List.of(d.scheduler)));
                     d.reportWorkerAttachment();
                 }
                 case gateway -> {
-                    ManagedChannel tok = d.ownChannel(GrpcChannels.open(cmd.tokenizerAddress));
-                    ManagedChannel eng = d.ownChannel(GrpcChannels.open(cmd.schedulerAddress));
+                    ManagedChannel tok = d.ownChannel(openRemote(cmd.tokenizerAddress));
+                    ManagedChannel eng = d.ownChannel(openRemote(cmd.schedulerAddress));
                     d.startGateway(cmd, tok, eng);
                 }
             }
@@ -208,6 +208,11 @@ public final class Deployment implements AutoCloseable {
         gateway = own(new GatewayServer(options, tokenizer, engine));
         int bound = gateway.start();
         log.info("OpenAI-compatible API on http://{}:{} (model {})", cmd.host, bound, cmd.servedNames());
+    }
+
+    /** A channel to another role's process; keepalive pings detect a peer lost to a network cut within ~30 s. */
+    private static ManagedChannel openRemote(String address) {
+        return GrpcChannels.openWithKeepAlive(address, java.time.Duration.ofSeconds(20), java.time.Duration.ofSeconds(10));
     }
 
     private GrpcServers ownServer(GrpcServers server) {

@@ -29,7 +29,15 @@ final class EngineLoop implements Runnable {
     private static final long RECONNECT_MIN_MILLIS = 100;
     private static final long RECONNECT_MAX_MILLIS = 5_000;
 
-    sealed interface Command permits Submit, Abort, Cancel, Shutdown {}
+    /** Requests that lose their worker this many times are failed instead of being requeued again. */
+    static final int MAX_WORKER_LOSSES = 2;
+
+    sealed interface Command permits Submit, Abort, Cancel, Shutdown, WorkerLost {}
+
+    /** Worker attachment changes, reported from the loop thread (health, model info). */
+    interface WorkerListener {
+        void workerAttached(boolean attached, int numBlocks);
+    }
 
     /** {@code traceParent}: the Generate call's span context when tracing, else null. */
     record Submit(GenerateRequest request, long arrivalNanos, ResponseStream stream, Context traceParent) implements Command {
@@ -44,6 +52,9 @@ final class EngineLoop implements Runnable {
     record Cancel(String requestId, ResponseStream stream) implements Command {}
 
     record Shutdown() implements Command {}
+
+    /** The step stream broke outside a step (an idle engine's worker went away). */
+    record WorkerLost() implements Command {}
 
     private final Scheduler core;
     private final WorkerClient worker;
@@ -61,6 +72,7 @@ final class EngineLoop implements Runnable {
     private boolean terminated; // guarded by inbox
     private long reconnectDelayMillis = RECONNECT_MIN_MILLIS;
     private long nextReconnectNanos;
+    private volatile WorkerListener listener = (attached, numBlocks) -> { };
     private static final long LOG_INTERVAL_SECONDS = 10;
     private long lastLogNanos;
     private long lastPromptTokens;
@@ -75,7 +87,7 @@ final class EngineLoop implements Runnable {
         this.worker = worker;
         this.blockSize = blockSize;
         this.tracing = tracing;
-        this.stepStream = worker.openStepStream();
+        this.stepStream = openStepStream();
         this.workerConnected = true;
         publishStats();
     }
@@ -87,6 +99,14 @@ final class EngineLoop implements Runnable {
             inbox.add(c);
             return true;
         }
+    }
+
+    void setWorkerListener(WorkerListener l) {
+        listener = l;
+    }
+
+    private WorkerClient.StepStream openStepStream() {
+        return worker.openStepStream(() -> post(new WorkerLost()));
     }
 
     EngineTracing tracing() {
@@ -106,11 +126,16 @@ final class EngineLoop implements Runnable {
         try {
             while (!stopping) {
                 Command first = null;
-                if (!core.hasWork()) {
+                if (!workerConnected) {
+                    // Reconnect whether or not work is queued: health reports the worker's absence until then.
+                    if (!tryReconnect()) {
+                        long waitNanos = Math.max(1, nextReconnectNanos - System.nanoTime());
+                        first = inbox.poll(waitNanos, TimeUnit.NANOSECONDS);
+                    }
+                } else if (!core.hasWork()) {
                     logStatsOnIdle();
                     first = inbox.take();
                 }
-                else if (!workerConnected && !tryReconnect()) first = inbox.poll(reconnectDelayMillis, TimeUnit.MILLISECONDS);
                 if (first != null) handle(first);
                 drainInbox();
                 if (stopping || !workerConnected || !core.hasWork()) {
@@ -192,6 +217,9 @@ final class EngineLoop implements Runnable {
                 }
             }
             case Shutdown ignored -> stopping = true;
+            case WorkerLost ignored -> {
+                if (workerConnected && stepStream.isBroken()) onWorkerFailure("the worker's step stream broke");
+            }
         }
     }
 
@@ -212,34 +240,49 @@ final class EngineLoop implements Runnable {
     }
 
     /**
-     * Requests with state on the worker cannot continue on a broken stream: fail them now rather than let
-     * clients hang. Requests still waiting keep their place and run once a worker is back.
+     * The worker's state is gone with its stream. Running requests go back to the waiting queue to be
+     * recomputed on the next worker (as a preemption would), keeping what they already streamed; one that
+     * has now lost its worker more than {@value #MAX_WORKER_LOSSES} times fails with UNAVAILABLE. Waiting
+     * requests keep their place. Clients never wait forever: the gateway's deadline cancels them.
      */
     private void onWorkerFailure(String why) {
-        log.warn("{}; failing the requests in flight", why);
         workerConnected = false;
         stepStream.close();
-        Status status = Status.UNAVAILABLE.withDescription("request failed: " + why);
-        for (String id : core.failRunning()) {
+        int running = core.numRunning();
+        List<String> failed = core.requeueAfterWorkerLoss(MAX_WORKER_LOSSES);
+        log.warn("{}; requeued {} running sequences for recompute, failed {} requests; reconnecting", why,
+                running - failed.size(), failed.size());
+        Status status = Status.UNAVAILABLE.withDescription("request failed: " + why
+                + " (the request lost its worker " + (MAX_WORKER_LOSSES + 1) + " times)");
+        for (String id : failed) {
             ResponseStream s = streams.remove(id);
             tracing.ended(id, why);
             if (s != null) s.fail(status);
         }
         reconnectDelayMillis = RECONNECT_MIN_MILLIS;
         nextReconnectNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(reconnectDelayMillis);
+        publishStats();
+        listener.workerAttached(false, 0);
     }
 
-    /** Re-lays the worker's cache with the same geometry and opens a fresh step stream. */
+    /**
+     * Lays out the (possibly restarted) worker's cache afresh, re-reading its capacity: the block pool is
+     * rebuilt with whatever the worker now offers, and a fresh step stream is opened.
+     */
     private boolean tryReconnect() {
         if (System.nanoTime() < nextReconnectNanos) return false;
         try {
-            InitCacheResponse r = worker.initCache(blockSize, core.numTotalBlocks(), 60, TimeUnit.SECONDS);
-            if (r.getNumBlocks() != core.numTotalBlocks())
-                throw new IllegalStateException("worker now offers " + r.getNumBlocks() + " KV blocks, expected " + core.numTotalBlocks());
-            stepStream = worker.openStepStream();
+            InitCacheResponse r = worker.initCache(blockSize, core.options().numGpuBlocksOverride(), 60, TimeUnit.SECONDS);
+            if (r.getBlockSize() != 0 && r.getBlockSize() != blockSize)
+                throw new IllegalStateException("worker laid out blocks of " + r.getBlockSize() + " tokens, asked for " + blockSize);
+            int before = core.numTotalBlocks();
+            core.resetKvCache(r.getNumBlocks());
+            stepStream = openStepStream();
             workerConnected = true;
             reconnectDelayMillis = RECONNECT_MIN_MILLIS;
-            log.info("worker reconnected");
+            log.info("worker reconnected: {} KV blocks (was {}); {} requests waiting", r.getNumBlocks(), before, core.numWaiting());
+            publishStats();
+            listener.workerAttached(true, r.getNumBlocks());
             return true;
         } catch (RuntimeException e) {
             reconnectDelayMillis = Math.min(reconnectDelayMillis * 2, RECONNECT_MAX_MILLIS);

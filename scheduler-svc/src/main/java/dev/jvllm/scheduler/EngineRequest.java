@@ -36,6 +36,8 @@ final class EngineRequest {
     final List<TokenLogprobs> promptLogprobs = new ArrayList<>();
     boolean promptLogprobsDone;
     boolean promptLogprobsSent;
+    /** Times a worker was lost while this request ran on it (each time it was requeued for recompute). */
+    int workerLosses;
 
     EngineRequest(String id, int[] prompt, SamplingParams params, int priority, long arrivalOrder, long arrivalNanos,
                   String cacheSalt, int maxTokens, int minTokens, Set<Integer> eosIds, Set<Integer> stopTokenIds,

@@ -40,10 +40,10 @@ import java.util.function.LongSupplier;
 public final class Scheduler {
     private final SchedulerOptions options;
     private final ModelSpec model;
-    private final KvCacheManager kv;
+    private KvCacheManager kv;
     private final LongSupplier nanoClock;
     /** min(max model length, KV capacity): a sequence that can always finish once it has the cache to itself. */
-    private final int maxSeqLen;
+    private int maxSeqLen;
     /** --max-num-seqs, capped at --max-num-batched-tokens. */
     private final int maxNumSeqs;
     /**
@@ -185,6 +185,65 @@ public final class Scheduler {
         for (Sequence s : waiting) s.needsNewSeq = true;
         kv.pool().resetCache();
         return ids;
+    }
+
+    /**
+     * The worker lost its state (stream broke, process restarted). Like a preemption of everything at once:
+     * each running sequence drops its blocks and goes back to the front of the waiting queue, keeping the
+     * tokens it already streamed, to be recomputed on the next worker. A request that has already been
+     * through {@code maxLosses} such losses is dropped instead (it may be what kills the worker); the ids
+     * of those are returned so their clients get an error. The prefix cache is forgotten: a reconnected
+     * worker starts from an empty KV cache.
+     */
+    public List<String> requeueAfterWorkerLoss(int maxLosses) {
+        inFlight = null;
+        Set<EngineRequest> lost = new LinkedHashSet<>();
+        for (Sequence s : running) lost.add(s.request);
+        List<String> failed = new ArrayList<>();
+        for (EngineRequest r : lost) {
+            if (++r.workerLosses <= maxLosses) continue;
+            for (Sequence s : r.seqs) {
+                if (s.isFinished()) continue;
+                s.status = Sequence.Status.FINISHED;
+                s.finishReason = FinishReason.FINISH_REASON_ABORT;
+                kv.free(s);
+            }
+            running.removeIf(s -> s.request == r);
+            waiting.removeIf(s -> s.request == r);
+            requests.remove(r.id);
+            failed.add(r.id);
+        }
+        for (Sequence s : running.reversed()) {
+            kv.free(s);
+            s.numComputed = 0;
+            s.status = Sequence.Status.WAITING;
+            s.needsNewSeq = true;
+            if (s.index == 0 && !s.request.promptLogprobsDone) s.request.promptLogprobs.clear();
+            addWaiting(s, true);
+        }
+        running.clear();
+        finishedSeqIds.clear();
+        for (Sequence s : waiting) s.needsNewSeq = true;
+        kv.pool().resetCache();
+        return failed;
+    }
+
+    /**
+     * Replaces the block pool with {@code numBlocks} empty blocks: a restarted worker may offer a different
+     * capacity, and its cache holds nothing we had. Only valid while no sequence holds blocks.
+     *
+     * @throws IllegalStateException when a sequence is running, or the new cache cannot hold one sequence
+     *                               of max model length
+     */
+    public void resetKvCache(int numBlocks) {
+        if (!running.isEmpty() || inFlight != null)
+            throw new IllegalStateException("cannot replace the KV cache while " + running.size() + " sequences run");
+        if ((long) numBlocks * options.blockSize() < model.maxModelLen())
+            throw new IllegalStateException("the worker now offers " + numBlocks + " KV blocks of " + options.blockSize()
+                    + " tokens, fewer than one sequence of max model length " + model.maxModelLen());
+        String cacheNamespace = options.modelName().isEmpty() ? model.modelName() : options.modelName();
+        kv = new KvCacheManager(numBlocks, options.blockSize(), options.enablePrefixCaching(), cacheNamespace);
+        maxSeqLen = (int) Math.min(model.maxModelLen(), (long) numBlocks * options.blockSize());
     }
 
     public boolean hasWork() {

@@ -41,6 +41,8 @@ public final class SchedulerService extends EngineGrpc.EngineImplBase implements
     private volatile EngineLoop loop;
     private Thread loopThread;
     private volatile boolean closed;
+    private volatile boolean draining;
+    private final java.util.List<java.util.function.Consumer<Boolean>> workerListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public SchedulerService(SchedulerOptions options, Channel workerChannel) {
         this.options = options;
@@ -99,10 +101,47 @@ public final class SchedulerService extends EngineGrpc.EngineImplBase implements
                 .setNumKvBlocks(cache.getNumBlocks()).setArchitecture(info.getConfig().getArchitecture())
                 .setDtype(info.getConfig().getDtype()).build();
         loop = new EngineLoop(core, worker, options.blockSize());
+        loop.setWorkerListener((attached, numBlocks) -> {
+            if (attached) modelInfo = modelInfo.toBuilder().setNumKvBlocks(numBlocks).build();
+            for (var l : workerListeners) l.accept(attached);
+        });
         loopThread = Thread.ofPlatform().name("jvllm-engine-loop").daemon(true).start(loop);
         log.info("engine started: model {}, max model len {}, {} KV blocks of {} tokens, --max-num-seqs {}, --max-num-batched-tokens {}, prefix caching {}",
                 name, maxModelLen, cache.getNumBlocks(), options.blockSize(), options.maxNumSeqs(),
                 options.maxNumBatchedTokens(), options.enablePrefixCaching() ? "on" : "off");
+    }
+
+    /**
+     * Calls {@code listener} (from the engine thread) each time the worker detaches (its step stream broke)
+     * or attaches again (reconnected): e.g. to flip the gRPC health status to NOT_SERVING and back.
+     */
+    public void onWorkerAttachment(java.util.function.Consumer<Boolean> listener) {
+        workerListeners.add(listener);
+    }
+
+    /** Whether a worker is attached right now (false while the engine is reconnecting). */
+    public boolean workerAttached() {
+        return stats().getWorkerConnected();
+    }
+
+    /**
+     * Graceful drain: new Generate calls are refused with UNAVAILABLE from now on, while requests already
+     * admitted run to completion. Returns true once none is left, false when {@code timeout} ran out first
+     * (the caller then {@link #close()}s, which aborts the rest).
+     */
+    public boolean drain(java.time.Duration timeout) throws InterruptedException {
+        draining = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            EngineStats s = stats();
+            if (s.getNumRunning() == 0 && s.getNumWaiting() == 0 && inboxSize() == 0) return true;
+            if (System.nanoTime() >= deadline) return false;
+            Thread.sleep(20);
+        }
+    }
+
+    public boolean draining() {
+        return draining;
     }
 
     public ModelInfo modelInfo() {
@@ -127,6 +166,11 @@ public final class SchedulerService extends EngineGrpc.EngineImplBase implements
         EngineLoop l = loop;
         if (l == null || closed) {
             responseObserver.onError(Status.UNAVAILABLE.withDescription("the engine is not running").asRuntimeException());
+            return;
+        }
+        if (draining) {
+            responseObserver.onError(Status.UNAVAILABLE.withDescription("the engine is draining before shutdown; retry on another replica")
+                    .asRuntimeException());
             return;
         }
         String problem = RequestValidator.check(request, model.vocabSize(), maxN);

@@ -36,7 +36,15 @@ public final class WorkerClient {
     }
 
     public StepStream openStepStream() {
-        return new StepStream(async);
+        return new StepStream(async, null);
+    }
+
+    /**
+     * Opens a stream that calls {@code onBroken} once, from a gRPC thread, when it breaks for any reason
+     * other than {@link StepStream#close()}: how an idle engine notices a worker that went away.
+     */
+    public StepStream openStepStream(Runnable onBroken) {
+        return new StepStream(async, onBroken);
     }
 
     /**
@@ -48,8 +56,11 @@ public final class WorkerClient {
         private final ArrayDeque<CompletableFuture<StepResponse>> pending = new ArrayDeque<>();
         private final StreamObserver<StepRequest> requests;
         private Throwable broken;
+        private final Runnable onBroken;
+        private volatile boolean closing;
 
-        StepStream(WorkerGrpc.WorkerStub stub) {
+        StepStream(WorkerGrpc.WorkerStub stub, Runnable onBroken) {
+            this.onBroken = onBroken;
             this.requests = stub.step(new StreamObserver<>() {
                 @Override
                 public void onNext(StepResponse r) {
@@ -97,16 +108,20 @@ public final class WorkerClient {
 
         private void fail(Throwable t) {
             ArrayDeque<CompletableFuture<StepResponse>> failed;
+            boolean first;
             synchronized (this) {
-                if (broken == null) broken = t;
+                first = broken == null;
+                if (first) broken = t;
                 failed = new ArrayDeque<>(pending);
                 pending.clear();
             }
             for (CompletableFuture<StepResponse> f : failed) f.completeExceptionally(t);
+            if (first && !closing && onBroken != null) onBroken.run();
         }
 
         @Override
         public void close() {
+            closing = true;
             boolean wasOpen;
             synchronized (this) {
                 wasOpen = broken == null;

@@ -18,7 +18,11 @@ import java.util.concurrent.atomic.AtomicLong;
 /** In-process Worker for tests: serves {@link FakeModel}; steps can be held (gate) or made to fail. */
 final class FakeWorker extends WorkerGrpc.WorkerImplBase {
     final int maxModelLen;
-    final int defaultBlocks;
+    /** Blocks InitCache lays out when the scheduler asks for "all": change it to mimic a restart with another capacity. */
+    volatile int defaultBlocks;
+    /** Fail the stream on each of the next this-many steps received (a worker that keeps dying). */
+    final AtomicInteger crashNextSteps = new AtomicInteger();
+    private final java.util.Set<StreamObserver<StepResponse>> openStreams = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Each step takes one permit: drain to hold the engine mid-step, release to let it go on. */
     final Semaphore gate = new Semaphore(Integer.MAX_VALUE / 2);
     /** Fail the step stream when this many steps have been received (0 = never). */
@@ -32,6 +36,14 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
     FakeWorker(int maxModelLen, int defaultBlocks) {
         this.maxModelLen = maxModelLen;
         this.defaultBlocks = defaultBlocks;
+    }
+
+    /** Breaks every open step stream, as a worker process dying between steps would. */
+    void crashStreams() {
+        for (StreamObserver<StepResponse> out : openStreams) {
+            openStreams.remove(out);
+            out.onError(Status.UNAVAILABLE.withDescription("injected worker death").asRuntimeException());
+        }
     }
 
     void hold() {
@@ -63,14 +75,21 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
 
     @Override
     public StreamObserver<StepRequest> step(StreamObserver<StepResponse> out) {
+        openStreams.add(out);
         return new StreamObserver<>() {
             @Override
             public void onNext(StepRequest req) {
                 long n = stepsReceived.incrementAndGet();
                 stepTraceContexts.add(req.getTraceContextMap());
                 gate.acquireUninterruptibly();
+                if (crashNextSteps.getAndUpdate(v -> Math.max(0, v - 1)) > 0) {
+                    openStreams.remove(out);
+                    out.onError(Status.UNAVAILABLE.withDescription("injected worker crash").asRuntimeException());
+                    return;
+                }
                 if (failAtStep.get() > 0 && n >= failAtStep.get()) {
                     failAtStep.set(0);
+                    openStreams.remove(out);
                     out.onError(Status.INTERNAL.withDescription("injected worker crash").asRuntimeException());
                     return;
                 }
@@ -92,6 +111,7 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
 
             @Override
             public void onCompleted() {
+                openStreams.remove(out);
                 out.onCompleted();
             }
         };

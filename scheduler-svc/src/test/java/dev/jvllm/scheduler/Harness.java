@@ -21,7 +21,7 @@ final class Harness {
     static final List<Integer> EOS = List.of(1);
 
     final Scheduler scheduler;
-    final FakeModel model;
+    FakeModel model; // replaced when a test restarts the worker
     final Map<String, Result> results = new LinkedHashMap<>();
     long clock;
 

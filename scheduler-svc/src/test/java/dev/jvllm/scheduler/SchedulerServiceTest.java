@@ -277,9 +277,17 @@ class SchedulerServiceTest {
         assertTrue(rejected.getDescription().contains("waiting"), rejected.getDescription());
     }
 
+    private static List<Integer> tokens(Collector c) {
+        List<Integer> out = new ArrayList<>();
+        for (GenerateResponse r : c.responses) out.addAll(r.getOutputs(0).getTokenIdsList());
+        return out;
+    }
+
     @Test
-    void workerStreamFailureFailsInFlightRequestsWithUnavailableAndRecovers() throws Exception {
+    void workerStreamFailureRequeuesInFlightRequestsForRecomputeAndKeepsTheQueue() throws Exception {
         start(SchedulerOptions.defaults().withMaxNumSeqs(1), 256, 64);
+        List<Boolean> attachments = new java.util.concurrent.CopyOnWriteArrayList<>();
+        service.onWorkerAttachment(attachments::add);
         worker.hold();
         Collector inFlight = generateAsync(request("doomed", 10, SamplingParams.newBuilder().setMaxTokens(50).setIgnoreEos(true)));
         await("doomed is in a step", () -> worker.stepsReceived.get() >= 1);
@@ -287,34 +295,81 @@ class SchedulerServiceTest {
         await("queued reached the inbox", () -> service.inboxSize() >= 1);
         worker.failAtStep.set(3);
         worker.releaseAll();
-        Status s = inFlight.status();
-        assertEquals(Status.Code.UNAVAILABLE, s.getCode());
-        assertTrue(s.getDescription().contains("worker"), s.getDescription());
-        // The request that was only waiting keeps its place and runs once the worker is back.
+        // The running request is recomputed on the reconnected worker and completes; nothing is lost.
+        assertEquals(Status.Code.OK, inFlight.status().getCode());
         assertEquals(Status.Code.OK, queued.status().getCode());
-        assertEquals(5, queued.responses.stream().mapToInt(r -> r.getOutputs(0).getTokenIdsCount()).sum());
-        await("blocks released", () -> stats().getNumFreeBlocks() == stats().getNumTotalBlocks());
-
-        // A later request reconnects (InitCache again, new step stream) and is served.
-        List<GenerateResponse> after = new ArrayList<>();
-        blocking.generate(request("after", 10, SamplingParams.newBuilder().setMaxTokens(4).setIgnoreEos(true))).forEachRemaining(after::add);
-        assertTrue(after.getLast().getFinished());
+        assertEquals(5, tokens(queued).size());
+        assertEquals(50, tokens(inFlight).size());
         assertEquals(2, worker.initCacheCalls.get());
-        await("connected", () -> stats().getWorkerConnected());
+        assertEquals(List.of(false, true), attachments);
+        // Same prompt and greedy sampling on an undisturbed worker: the same tokens, so recompute resumed exactly.
+        Collector again = generateAsync(request("doomeD", 10, SamplingParams.newBuilder().setMaxTokens(50).setIgnoreEos(true)));
+        assertEquals(Status.Code.OK, again.status().getCode());
+        assertEquals(tokens(again), tokens(inFlight));
+        await("blocks released", () -> stats().getNumFreeBlocks() == stats().getNumTotalBlocks());
+        assertTrue(stats().getWorkerConnected());
     }
 
     @Test
-    void idleEngineReportsTheWorkerDisconnectedUntilWorkArrives() throws Exception {
+    void aRequestThatKeepsLosingItsWorkerFailsWithUnavailable() throws Exception {
         start(SchedulerOptions.defaults(), 256, 64);
-        worker.failAtStep.set(2);
-        Collector c = generateAsync(request("doomed", 10, SamplingParams.newBuilder().setMaxTokens(50).setIgnoreEos(true)));
-        assertEquals(Status.Code.UNAVAILABLE, c.status().getCode());
-        await("disconnected", () -> !stats().getWorkerConnected());
-        assertEquals(1, worker.initCacheCalls.get(), "no reconnect attempt without work");
+        worker.crashNextSteps.set(EngineLoop.MAX_WORKER_LOSSES + 1);
+        Collector c = generateAsync(request("poison", 10, SamplingParams.newBuilder().setMaxTokens(5).setIgnoreEos(true)));
+        Status s = c.status();
+        assertEquals(Status.Code.UNAVAILABLE, s.getCode());
+        assertTrue(s.getDescription().contains("lost its worker"), s.getDescription());
+        // The engine recovers and serves the next request.
         List<GenerateResponse> after = new ArrayList<>();
-        blocking.generate(request("after", 10, SamplingParams.newBuilder().setMaxTokens(2).setIgnoreEos(true))).forEachRemaining(after::add);
+        blocking.generate(request("after", 10, SamplingParams.newBuilder().setMaxTokens(3).setIgnoreEos(true))).forEachRemaining(after::add);
         assertTrue(after.getLast().getFinished());
-        await("reconnected", () -> stats().getWorkerConnected());
+        assertEquals(0, stats().getNumRunning() + stats().getNumWaiting());
+    }
+
+    @Test
+    void idleEngineNoticesALostWorkerAndReattachesWithItsNewCapacity() throws Exception {
+        start(SchedulerOptions.defaults(), 256, 64);
+        List<Boolean> attachments = new java.util.concurrent.CopyOnWriteArrayList<>();
+        service.onWorkerAttachment(attachments::add);
+        List<GenerateResponse> warm = new ArrayList<>();
+        blocking.generate(request("warm", 40, SamplingParams.newBuilder().setMaxTokens(2).setIgnoreEos(true))).forEachRemaining(warm::add);
+        assertTrue(stats().getPrefixCacheQueries() > 0);
+        worker.defaultBlocks = 24; // the restarted worker has a different KV capacity (24 x 16 = 384 tokens >= 256)
+        worker.crashStreams();
+        await("reattached without any work queued", () -> attachments.equals(List.of(false, true)));
+        assertEquals(2, worker.initCacheCalls.get());
+        assertEquals(24, stats().getNumTotalBlocks());
+        assertEquals(24, stats().getNumFreeBlocks());
+        assertEquals(24, blocking.getModelInfo(dev.jvllm.proto.ModelInfoRequest.getDefaultInstance()).getNumKvBlocks());
+        // The old prefix cache died with the worker: the same prompt hits nothing and still generates.
+        long hitsBefore = stats().getPrefixCacheHits();
+        List<GenerateResponse> after = new ArrayList<>();
+        blocking.generate(request("warm", 40, SamplingParams.newBuilder().setMaxTokens(2).setIgnoreEos(true))).forEachRemaining(after::add);
+        assertTrue(after.getLast().getFinished());
+        assertEquals(hitsBefore, stats().getPrefixCacheHits());
+    }
+
+    @Test
+    void drainRefusesNewRequestsAndLetsRunningOnesFinish() throws Exception {
+        start(SchedulerOptions.defaults(), 256, 64);
+        worker.hold();
+        Collector running = generateAsync(request("running", 10, SamplingParams.newBuilder().setMaxTokens(8).setIgnoreEos(true)));
+        await("running is in a step", () -> worker.stepsReceived.get() >= 1);
+        CompletableFuture<Boolean> drained = CompletableFuture.supplyAsync(() -> {
+            try {
+                return service.drain(java.time.Duration.ofSeconds(HANG_GUARD_SECONDS));
+            } catch (InterruptedException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        await("draining", service::draining);
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> blocking.generate(request("late", 3, SamplingParams.newBuilder())).forEachRemaining(r -> {}));
+        assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("draining"), e.getStatus().getDescription());
+        worker.releaseAll();
+        assertTrue(drained.get(HANG_GUARD_SECONDS, TimeUnit.SECONDS));
+        assertEquals(Status.Code.OK, running.status().getCode());
+        assertEquals(8, tokens(running).size());
     }
 
     @Test
