@@ -1,5 +1,6 @@
 package dev.jvllm.launcher;
 
+import dev.jvllm.common.testing.SharedData;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

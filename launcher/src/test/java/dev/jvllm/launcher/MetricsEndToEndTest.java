@@ -1,5 +1,6 @@
 package dev.jvllm.launcher;
 
+import dev.jvllm.common.testing.SharedData;
 import dev.jvllm.common.metrics.PrometheusTextParser;
 import dev.jvllm.common.metrics.VllmMetricNames;
 import org.junit.jupiter.api.AfterAll;

@@ -1,5 +1,6 @@
 package dev.jvllm.launcher;
 
+import dev.jvllm.common.testing.SharedData;
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;

@@ -1,5 +1,6 @@
 package dev.jvllm.launcher;
 
+import dev.jvllm.common.testing.SharedData;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jvllm.proto.EngineGrpc;
 import dev.jvllm.proto.EngineStats;

@@ -1,5 +1,6 @@
 package dev.jvllm.launcher;
 
+import dev.jvllm.common.testing.SharedData;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,5 +1,6 @@
 package dev.jvllm.launcher;
 
+import dev.jvllm.common.testing.SharedData;
 import dev.jvllm.common.telemetry.OtlpTraceReceiver;
 import dev.jvllm.common.telemetry.OtlpTraceReceiver.ReceivedSpan;
 import org.junit.jupiter.api.AfterAll;

@@ -1,5 +1,6 @@
 package dev.jvllm.tokenizer;
 
+import dev.jvllm.common.testing.SharedData;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;

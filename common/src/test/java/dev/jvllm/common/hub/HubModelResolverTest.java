@@ -1,5 +1,6 @@
 package dev.jvllm.common.hub;
 
+import dev.jvllm.common.testing.SharedData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -39,7 +40,7 @@ class HubModelResolverTest {
 
     @BeforeEach
     void startHub() throws IOException {
-        stories = new FakeHub.Repo(ID).folder(SharedModels.stories260K())
+        stories = new FakeHub.Repo(ID).folder(SharedData.stories260K())
                 .file("pytorch_model.bin", bytes(40_000, 7))
                 .file("onnx/model.onnx", bytes(20_000, 9));
         hub = new FakeHub().add(stories);
@@ -80,7 +81,7 @@ class HubModelResolverTest {
             Path link = snapshot.resolve(f);
             assertTrue(Files.isSymbolicLink(link), f + " is a symlink");
             assertEquals(Path.of("../../blobs/" + stories.etag(f)), Files.readSymbolicLink(link));
-            assertArrayEquals(Files.readAllBytes(SharedModels.stories260K().resolve(f)), Files.readAllBytes(link), f);
+            assertArrayEquals(Files.readAllBytes(SharedData.stories260K().resolve(f)), Files.readAllBytes(link), f);
         }
         for (String skipped : List.of("golden.json", "pytorch_model.bin", "onnx/model.onnx")) {
             assertFalse(Files.exists(snapshot.resolve(skipped)), skipped + " must not be in the snapshot");
@@ -104,7 +105,7 @@ class HubModelResolverTest {
         Path gguf = Files.write(tmp.resolve("tiny.gguf"), new byte[] {1, 2, 3});
         Path notModel = Files.write(tmp.resolve("weights.bin"), new byte[] {1});
         try (HubModelResolver resolver = new HubModelResolver(options(null, Map.of()))) {
-            assertEquals(SharedModels.stories260K(), resolver.resolve(SharedModels.stories260K().toString(), null, null));
+            assertEquals(SharedData.stories260K(), resolver.resolve(SharedData.stories260K().toString(), null, null));
             assertEquals(gguf, resolver.resolve(gguf.toString(), null, null));
             assertEquals(Reason.INVALID_MODEL, assertThrows(HubException.class, () -> resolver.resolve(notModel.toString(), null, null)).reason());
             HubException missing = assertThrows(HubException.class, () -> resolver.resolve(tmp.resolve("nope").toString(), null, null));
@@ -165,13 +166,13 @@ class HubModelResolverTest {
         assertTrue(from > 0 && from <= cut, "resumed from " + from);
         Path blob = cache.resolve("models--org--stories260K/blobs").resolve(modelSha());
         assertEquals(modelSha(), FakeHub.sha256(Files.readAllBytes(blob)));
-        assertArrayEquals(Files.readAllBytes(SharedModels.stories260K().resolve("model.safetensors")),
+        assertArrayEquals(Files.readAllBytes(SharedData.stories260K().resolve("model.safetensors")),
                 Files.readAllBytes(snapshot.resolve("model.safetensors")));
     }
 
     @Test
     void resumesThePartialFileAnEarlierProcessLeft() throws IOException {
-        byte[] weights = Files.readAllBytes(SharedModels.stories260K().resolve("model.safetensors"));
+        byte[] weights = Files.readAllBytes(SharedData.stories260K().resolve("model.safetensors"));
         Path blobs = Files.createDirectories(cache.resolve("models--org--stories260K/blobs"));
         Files.write(blobs.resolve(modelSha() + ".incomplete"), Arrays.copyOf(weights, 100_000));
 
@@ -263,7 +264,7 @@ class HubModelResolverTest {
             for (Future<Path> f : results) assertEquals(expected, f.get());
             assertEquals(1, hub.cdnRequests(modelSha()).size(), "one download, the others wait for it");
             for (String f : MODEL_FILES) {
-                assertArrayEquals(Files.readAllBytes(SharedModels.stories260K().resolve(f)), Files.readAllBytes(expected.resolve(f)), f);
+                assertArrayEquals(Files.readAllBytes(SharedData.stories260K().resolve(f)), Files.readAllBytes(expected.resolve(f)), f);
             }
         } finally {
             pool.shutdownNow();

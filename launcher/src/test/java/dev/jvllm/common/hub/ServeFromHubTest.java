@@ -1,5 +1,6 @@
 package dev.jvllm.common.hub;
 
+import dev.jvllm.common.testing.SharedData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jvllm.launcher.Deployment;
@@ -26,10 +27,10 @@ class ServeFromHubTest {
     @Test
     void servesAHubModelAndReportsGatedOnes(@TempDir Path tmp) throws Exception {
         ObjectMapper json = new ObjectMapper();
-        JsonNode golden = json.readTree(Files.readString(SharedModels.stories260K().resolve("golden.json"))).get(0);
+        JsonNode golden = json.readTree(Files.readString(SharedData.stories260K().resolve("golden.json"))).get(0);
         FakeHub.Repo gated = new FakeHub.Repo("org/gated").file("config.json", "{}");
         gated.access = FakeHub.Access.GATED;
-        try (FakeHub hub = new FakeHub().add(new FakeHub.Repo("org/stories260K").folder(SharedModels.stories260K())).add(gated)) {
+        try (FakeHub hub = new FakeHub().add(new FakeHub.Repo("org/stories260K").folder(SharedData.stories260K())).add(gated)) {
             HubOptions options = HubOptions.fromEnvironment(Map.of("HF_ENDPOINT", hub.endpoint().toString(),
                     "HF_TOKEN", FakeHub.GOOD_TOKEN, "HOME", tmp.toString()));
             Path cache = tmp.resolve("cache");
