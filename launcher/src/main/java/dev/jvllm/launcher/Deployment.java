@@ -121,7 +121,7 @@ public final class Deployment implements AutoCloseable {
         double kvSpace = cmd.kvCacheSpace != null ? cmd.kvCacheSpace : defaults.kvCacheSpaceGiB();
         Path compileCache = cmd.compileCacheDir != null ? Path.of(cmd.compileCacheDir) : WorkerOptions.defaultCompileCacheDir();
         return WorkerService.load(new WorkerOptions(model, cmd.maxModelLen, kvSpace, cmd.threads, cmd.seed, cmd.dtype,
-                cmd.device, compileCache, cmd.maxNumBatchedTokens, cmd.maxNumSeqs));
+                cmd.device, compileCache, cmd.maxNumBatchedTokens, cmd.maxNumSeqs, cmd.loadFormat, cmd.kvCacheDtype));
     }
 
     private TokenizerService loadTokenizer(ServeCommand cmd) {

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Version.class,
         description = "LLM inference server: OpenAI-compatible API, continuous batching, paged KV cache.",
-        subcommands = {ServeCommand.class})
+        subcommands = {ServeCommand.class, dev.jvllm.launcher.bench.BenchCommand.class})
 public final class Main implements Runnable {
 
     public static void main(String[] args) {

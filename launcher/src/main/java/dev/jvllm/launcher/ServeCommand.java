@@ -81,6 +81,15 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "auto", description = "Compute dtype (default: ${DEFAULT-VALUE}).")
     String dtype;
 
+    @Option(names = "--load-format", defaultValue = "auto",
+            description = "auto (safetensors directory or .gguf file) or dummy (random weights for config.json alone) "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String loadFormat;
+
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto",
+            description = "KV cache element type: auto, bfloat16 or fp8_e5m2 (default: ${DEFAULT-VALUE}).")
+    String kvCacheDtype;
+
     @Option(names = "--device", defaultValue = "cpu",
             description = "Worker backend: cpu, tpu, cuda or pjrt:/path/to/plugin.so (default: ${DEFAULT-VALUE}).")
     String device;

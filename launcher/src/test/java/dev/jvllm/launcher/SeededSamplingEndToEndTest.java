@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A seeded request gives the same text whatever else is in the batch: alone, beside other requests, and when
- * the KV cache is small enough that sequences are preempted and recomputed.
+ * the KV cache is small enough that its sequences are preempted and recomputed.
  */
 class SeededSamplingEndToEndTest {
     static Deployment server;
@@ -26,10 +26,8 @@ class SeededSamplingEndToEndTest {
 
     @BeforeAll
     static void start() throws Exception {
-        // 140 blocks of 4 tokens (560 tokens): a few concurrent 60-token sequences cannot all fit, so some are preempted.
         server = Deployment.start(ServeCommand.parse("--model", SharedData.stories260K().toString(),
-                "--port", "0", "--host", "127.0.0.1", "--block-size", "4", "--num-gpu-blocks-override", "140",
-                "--max-num-batched-tokens", "64", "--max-model-len", "512"));
+                "--port", "0", "--host", "127.0.0.1", "--kv-cache-space", "0.05", "--max-num-batched-tokens", "64"));
         http = new Http(server.httpPort());
     }
 
@@ -86,9 +84,31 @@ class SeededSamplingEndToEndTest {
         CompletableFuture.allOf(crowd.toArray(CompletableFuture[]::new)).join();
         assertEquals(alone, inBatch.join());
 
-        dev.jvllm.proto.EngineStats stats = dev.jvllm.proto.EngineGrpc.newBlockingStub(server.frontChannel())
-                .getStats(dev.jvllm.proto.StatsRequest.getDefaultInstance());
-        assertTrue(stats.getNumPreemptions() > 0, "the KV cache was meant to force preemption: " + stats);
+    }
+
+    @Test
+    void seededChoicesSurvivePreemption() throws Exception {
+        // n = 6 sequences of 65 tokens admitted together need about 100 blocks of 4; 40 force preemption and recompute.
+        Map<String, Object> body = seeded("Once upon a time", 99);
+        body.put("n", 6);
+        List<String> roomy = new ArrayList<>();
+        for (JsonNode c : http.post("/v1/completions", body).body().get("choices")) {
+            roomy.add(c.get("text").asText());
+        }
+        try (Deployment tight = Deployment.start(ServeCommand.parse("--model", SharedData.stories260K().toString(),
+                "--port", "0", "--host", "127.0.0.1", "--block-size", "4", "--num-gpu-blocks-override", "40",
+                "--max-model-len", "160"))) {
+            Http.Response r = new Http(tight.httpPort()).post("/v1/completions", body);
+            assertEquals(200, r.status(), r.raw());
+            List<String> squeezed = new ArrayList<>();
+            for (JsonNode c : r.body().get("choices")) {
+                squeezed.add(c.get("text").asText());
+            }
+            assertEquals(roomy, squeezed);
+            dev.jvllm.proto.EngineStats stats = dev.jvllm.proto.EngineGrpc.newBlockingStub(tight.frontChannel())
+                    .getStats(dev.jvllm.proto.StatsRequest.getDefaultInstance());
+            assertTrue(stats.getNumPreemptions() > 0, "40 blocks were meant to force preemption: " + stats);
+        }
     }
 
     @Test

@@ -57,7 +57,8 @@ public final class CpuWorkerBackend implements ModelBackend {
         }
         this.maxModelLen = options.maxModelLen() == 0 ? modelMax : options.maxModelLen();
         int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
-        this.pool = new ComputePool(threads);
+        // vLLM's CPU backend pins its OpenMP threads from VLLM_CPU_OMP_THREADS_BIND ("0-3", "0,2,4"); so do we.
+        this.pool = new ComputePool(threads, System.getenv("VLLM_CPU_OMP_THREADS_BIND"));
         this.runner = new CpuModelRunner(weights, pool, maxModelLen);
         this.sampler = new Sampler(config.vocabSize(), options.seed());
         this.info = describe(options, config, maxModelLen);
@@ -65,13 +66,24 @@ public final class CpuWorkerBackend implements ModelBackend {
 
     /** Loads the model (memory-mapped) and prepares the compute threads; the KV cache waits for InitCache. */
     public static CpuWorkerBackend load(WorkerOptions options) {
-        LlamaWeights weights = LlamaWeights.load(options.modelDir());
+        LlamaWeights weights = loadWeights(options);
         try {
             return new CpuWorkerBackend(options, weights);
         } catch (RuntimeException e) {
             weights.close();
             throw e;
         }
+    }
+
+    /** A safetensors directory, a bare .gguf file, or (--load-format dummy) random weights for a config.json. */
+    private static LlamaWeights loadWeights(WorkerOptions options) {
+        if (options.loadFormat().equals("dummy")) {
+            return LlamaWeights.dummy(options.modelDir(), options.dtype(), options.seed());
+        }
+        if (options.modelDir().getFileName() != null && options.modelDir().getFileName().toString().endsWith(".gguf")) {
+            return LlamaWeights.loadGguf(options.modelDir());
+        }
+        return LlamaWeights.load(options.modelDir());
     }
 
     private static WorkerInfo describe(WorkerOptions options, dev.jvllm.worker.model.ModelConfig c, int maxModelLen) {
@@ -85,7 +97,7 @@ public final class CpuWorkerBackend implements ModelBackend {
                 .addAllEosTokenIds(c.eosTokenIds())
                 .setBackend("cpu")
                 .setMaxModelLen(maxModelLen)
-                .setKvBytesPerBlockToken(PagedKvCache.bytesPerToken(c.numLayers(), c.kvDim()))
+                .setKvBytesPerBlockToken(PagedKvCache.bytesPerToken(c.numLayers(), c.kvDim(), options.kvCacheType()))
                 .build();
     }
 
@@ -96,7 +108,7 @@ public final class CpuWorkerBackend implements ModelBackend {
 
     @Override
     public InitCacheResponse initCache(int blockSize, int requestedBlocks) {
-        long bytesPerBlock = PagedKvCache.bytesPerToken(config.numLayers(), config.kvDim()) * blockSize;
+        long bytesPerBlock = PagedKvCache.bytesPerToken(config.numLayers(), config.kvDim(), options.kvCacheType()) * blockSize;
         long blocksPerSeq = (maxModelLen + blockSize - 1) / blockSize;
         int numBlocks = requestedBlocks;
         if (numBlocks == 0) {
@@ -115,7 +127,7 @@ public final class CpuWorkerBackend implements ModelBackend {
                 cache = null;
             }
             try {
-                cache = new PagedKvCache(config.numLayers(), numBlocks, blockSize, config.kvDim());
+                cache = new PagedKvCache(config.numLayers(), numBlocks, blockSize, config.kvDim(), options.kvCacheType());
             } catch (RuntimeException | OutOfMemoryError e) {
                 throw Status.RESOURCE_EXHAUSTED.withDescription("cannot allocate the KV cache: " + e)
                         .withCause(e).asRuntimeException();

@@ -2,6 +2,7 @@ package dev.jvllm.worker;
 
 import dev.jvllm.worker.pjrt.CompileCache;
 
+import dev.jvllm.worker.cpu.KvCacheDtype;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -21,9 +22,13 @@ import java.util.Optional;
  * @param compileCacheDir  --compile-cache-dir: where the pjrt backends keep compiled executables
  * @param maxNumBatchedTokens --max-num-batched-tokens: largest token bucket the pjrt backends compile; 0: 512
  * @param maxNumSeqs       --max-num-seqs: largest sequence bucket the pjrt backends compile; 0: 64
+ * @param loadFormat       --load-format: auto (safetensors directory or a .gguf file) or dummy (random weights
+ *                         from config.json alone, as vLLM)
+ * @param kvCacheDtype     --kv-cache-dtype: auto (float32 on cpu), bfloat16 or fp8_e5m2
  */
 public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceGiB, int threads, long seed,
-                            String dtype, String device, Path compileCacheDir, int maxNumBatchedTokens, int maxNumSeqs) {
+                            String dtype, String device, Path compileCacheDir, int maxNumBatchedTokens, int maxNumSeqs,
+                            String loadFormat, String kvCacheDtype) {
 
     public static final double DEFAULT_KV_CACHE_SPACE_GIB = 4.0;
 
@@ -58,11 +63,22 @@ public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceG
         if (maxNumBatchedTokens < 0 || maxNumSeqs < 0) {
             throw new IllegalArgumentException("maxNumBatchedTokens and maxNumSeqs must be >= 0 (0: backend default)");
         }
+        loadFormat = loadFormat == null ? "auto" : loadFormat;
+        if (!loadFormat.equals("auto") && !loadFormat.equals("dummy")) {
+            throw new IllegalArgumentException("unsupported --load-format '" + loadFormat + "' (auto, dummy)");
+        }
+        kvCacheDtype = kvCacheDtype == null ? "auto" : kvCacheDtype;
+        KvCacheDtype.parse(kvCacheDtype);
+    }
+
+    /** The KV cache element type the cpu backend stores. */
+    public KvCacheDtype kvCacheType() {
+        return KvCacheDtype.parse(kvCacheDtype);
     }
 
     /** The cpu backend with the default compile cache and bucket limits (the launcher's original constructor). */
     public WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceGiB, int threads, long seed, String dtype) {
-        this(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, "cpu", null, 0, 0);
+        this(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, "cpu", null, 0, 0, "auto", "auto");
     }
 
     /** Runs on the cpu backend (no plugin). */
@@ -97,42 +113,52 @@ public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceG
 
     public WorkerOptions withMaxModelLen(int v) {
         return new WorkerOptions(modelDir, v, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
     public WorkerOptions withKvCacheSpaceGiB(double v) {
         return new WorkerOptions(modelDir, maxModelLen, v, threads, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
     public WorkerOptions withThreads(int v) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, v, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
     public WorkerOptions withSeed(long v) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, v, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
     public WorkerOptions withDtype(String v) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, v, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
     public WorkerOptions withDevice(String v) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, v, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
     public WorkerOptions withCompileCacheDir(Path v) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, v,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
     /** Bucket limits of the pjrt backends: the scheduler's --max-num-batched-tokens and --max-num-seqs. */
     public WorkerOptions withBatchLimits(int maxNumBatchedTokens, int maxNumSeqs) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs);
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
+    }
+
+    public WorkerOptions withLoadFormat(String v) {
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs, v, kvCacheDtype);
+    }
+
+    public WorkerOptions withKvCacheDtype(String v) {
+        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, v);
     }
 }

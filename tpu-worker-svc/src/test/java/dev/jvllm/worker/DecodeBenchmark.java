@@ -1,5 +1,6 @@
 package dev.jvllm.worker;
 
+import dev.jvllm.common.testing.SharedData;
 import dev.jvllm.proto.InitCacheRequest;
 import dev.jvllm.proto.SamplingParams;
 import dev.jvllm.proto.ScheduledSeq;
@@ -21,11 +22,11 @@ public final class DecodeBenchmark {
         int tokens = args.length > 1 ? Integer.parseInt(args[1]) : 200;
         Path dir;
         if (which.equals("stories")) {
-            dir = SharedModels.model("stories260K");
+            dir = SharedData.model("stories260K");
         } else {
             dir = Path.of(System.getProperty("java.io.tmpdir"), "jvllm-bench-smollm2");
             if (!Files.exists(dir.resolve("model.safetensors"))) {
-                RandomModelWriter.fromConfig(SharedModels.model("shapes/smollm2-135m").resolve("config.json"))
+                RandomModelWriter.fromConfig(SharedData.model("shapes/smollm2-135m").resolve("config.json"))
                         .seed(1).write(dir);
             }
         }

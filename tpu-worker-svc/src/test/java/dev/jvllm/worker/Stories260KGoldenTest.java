@@ -1,5 +1,6 @@
 package dev.jvllm.worker;
 
+import dev.jvllm.common.testing.SharedData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jvllm.proto.DescribeRequest;
@@ -25,7 +26,7 @@ class Stories260KGoldenTest {
 
     @Test
     void greedyDecodeMatchesGoldenForAllPromptsBatchedTogether() throws Exception {
-        Path dir = SharedModels.model("stories260K");
+        Path dir = SharedData.model("stories260K");
         JsonNode golden = new ObjectMapper().readTree(dir.resolve("golden.json").toFile());
         try (WorkerTestClient client = new WorkerTestClient(WorkerService.load(WorkerOptions.defaults(dir).withThreads(2)))) {
             WorkerInfo info = client.blocking.describe(DescribeRequest.getDefaultInstance());

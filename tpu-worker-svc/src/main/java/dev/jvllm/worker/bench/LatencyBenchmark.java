@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jvllm.worker.cpu.ComputePool;
 import dev.jvllm.worker.cpu.CpuModelRunner;
+import dev.jvllm.worker.cpu.KvCacheDtype;
 import dev.jvllm.worker.cpu.PagedKvCache;
 import dev.jvllm.worker.cpu.StepInput;
 import dev.jvllm.worker.model.LlamaWeights;
@@ -36,7 +37,7 @@ public final class LatencyBenchmark {
      */
     public record Options(Path model, String loadFormat, String dtype, int batchSize, int inputLen, int outputLen,
                           int numItersWarmup, int numIters, int threads, String threadsBind, int blockSize, long seed,
-                          Path outputJson) {
+                          Path outputJson, String kvCacheDtype) {
         public Options {
             if (model == null) {
                 throw new IllegalArgumentException("--model is required");
@@ -46,6 +47,8 @@ public final class LatencyBenchmark {
                 throw new IllegalArgumentException("--load-format must be auto, safetensors or dummy, not " + loadFormat);
             }
             dtype = dtype == null ? "auto" : dtype;
+            kvCacheDtype = kvCacheDtype == null ? "auto" : kvCacheDtype;
+            KvCacheDtype.parse(kvCacheDtype);
             if (batchSize < 1 || inputLen < 1 || outputLen < 1 || numIters < 1 || numItersWarmup < 0 || threads < 0
                     || blockSize < 1) {
                 throw new IllegalArgumentException("batch size, input/output lengths, iterations and block size must be positive");
@@ -54,7 +57,7 @@ public final class LatencyBenchmark {
 
         /** vLLM's defaults: batch 8, 32 tokens in, 128 out, 10 warm-up and 30 timed iterations. */
         public static Options defaults(Path model) {
-            return new Options(model, "auto", "auto", 8, 32, 128, 10, 30, 0, null, 16, 0, null);
+            return new Options(model, "auto", "auto", 8, 32, 128, 10, 30, 0, null, 16, 0, null, "auto");
         }
     }
 
@@ -66,14 +69,15 @@ public final class LatencyBenchmark {
     private LatencyBenchmark() {}
 
     public static Result run(Options o, PrintStream out) {
-        try (LlamaWeights weights = o.loadFormat().equals("dummy")
-                ? LlamaWeights.dummy(o.model(), o.dtype(), o.seed()) : LlamaWeights.load(o.model());
+        try (LlamaWeights weights = o.loadFormat().equals("dummy") ? LlamaWeights.dummy(o.model(), o.dtype(), o.seed())
+                : o.model().toString().endsWith(".gguf") ? LlamaWeights.loadGguf(o.model()) : LlamaWeights.load(o.model());
              ComputePool pool = new ComputePool(o.threads() == 0 ? Runtime.getRuntime().availableProcessors() : o.threads(),
                      o.threadsBind())) {
             ModelConfig c = weights.config();
             int maxLen = o.inputLen() + o.outputLen();
             int blocksPerSeq = (maxLen + o.blockSize() - 1) / o.blockSize();
-            try (PagedKvCache cache = new PagedKvCache(c.numLayers(), blocksPerSeq * o.batchSize(), o.blockSize(), c.kvDim())) {
+            try (PagedKvCache cache = new PagedKvCache(c.numLayers(), blocksPerSeq * o.batchSize(), o.blockSize(), c.kvDim(),
+                    KvCacheDtype.parse(o.kvCacheDtype()))) {
                 CpuModelRunner runner = new CpuModelRunner(weights, pool, maxLen);
                 SplittableRandom rng = new SplittableRandom(o.seed());
                 int total = o.numItersWarmup() + o.numIters();
@@ -219,12 +223,12 @@ public final class LatencyBenchmark {
     /**
      * Command line with vLLM's flag names: --model DIR [--load-format auto|dummy] [--dtype D] [--batch-size 8]
      * [--input-len 32] [--output-len 128] [--num-iters-warmup 10] [--num-iters 30] [--threads 0]
-     * [--threads-bind LIST] [--block-size 16] [--seed 0] [--output-json FILE].
+     * [--threads-bind LIST] [--block-size 16] [--seed 0] [--output-json FILE] [--kv-cache-dtype auto|bfloat16|fp8_e5m2].
      */
     public static Options parse(String[] args) {
         Options d = Options.defaults(Path.of("."));
         Path model = null, json = null;
-        String loadFormat = d.loadFormat(), dtype = d.dtype(), bind = System.getenv("VLLM_CPU_OMP_THREADS_BIND");
+        String loadFormat = d.loadFormat(), dtype = d.dtype(), bind = System.getenv("VLLM_CPU_OMP_THREADS_BIND"), kv = "auto";
         int batch = d.batchSize(), in = d.inputLen(), outLen = d.outputLen(), warm = d.numItersWarmup(), iters = d.numIters();
         int threads = 0, bs = d.blockSize();
         long seed = 0;
@@ -252,10 +256,11 @@ public final class LatencyBenchmark {
                 case "--block-size" -> bs = Integer.parseInt(v);
                 case "--seed" -> seed = Long.parseLong(v);
                 case "--output-json" -> json = Path.of(v);
+                case "--kv-cache-dtype" -> kv = v;
                 default -> throw new IllegalArgumentException("unknown option " + name);
             }
         }
-        return new Options(model, loadFormat, dtype, batch, in, outLen, warm, iters, threads, bind, bs, seed, json);
+        return new Options(model, loadFormat, dtype, batch, in, outLen, warm, iters, threads, bind, bs, seed, json, kv);
     }
 
     public static void main(String[] args) {

@@ -54,8 +54,11 @@ public final class ComputePool implements AutoCloseable {
         }
     }
 
-    /** Spin iterations (Thread.onSpinWait) before parking: tens of microseconds. */
-    private static final int SPINS = Integer.getInteger("jvllm.cpu.spins", 20_000);
+    /**
+     * How long an idle thread spins before parking: longer than the gap between two parallelFor calls
+     * of a step (so a step never pays a wake-up), short enough not to burn a core between steps.
+     */
+    private static final long SPIN_NANOS = Long.getLong("jvllm.cpu.spin-micros", 50) * 1000;
 
     private final int threads;
     private final Thread[] helpers;
@@ -108,10 +111,14 @@ public final class ComputePool implements AutoCloseable {
     }
 
     private Job awaitJob(Job seen) {
-        for (int i = 0; i < SPINS; i++) {
+        long deadline = System.nanoTime() + SPIN_NANOS;
+        for (int i = 0; ; i++) {
             Job j = current;
             if (j != seen) {
                 return j;
+            }
+            if ((i & 63) == 0 && System.nanoTime() > deadline) {
+                break;
             }
             Thread.onSpinWait();
         }
@@ -155,8 +162,9 @@ public final class ComputePool implements AutoCloseable {
             }
         }
         job.runChunks();
+        long deadline = System.nanoTime() + SPIN_NANOS;
         for (int i = 0; job.done.get() < chunks; i++) {
-            if (i < SPINS) {
+            if ((i & 63) != 0 || System.nanoTime() < deadline) {
                 Thread.onSpinWait();
             } else {
                 job.callerParked = true;

@@ -2,8 +2,11 @@ package dev.jvllm.worker.cpu;
 
 import dev.jvllm.worker.model.LlamaWeights;
 import dev.jvllm.worker.model.ModelConfig;
+import dev.jvllm.worker.model.WeightType;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 import static dev.jvllm.worker.model.LlamaWeights.F32;
 
@@ -14,6 +17,7 @@ import static dev.jvllm.worker.model.LlamaWeights.F32;
  * in a fixed order, so a sequence's logits do not depend on what else is in the batch.
  */
 public final class CpuModelRunner {
+    private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private final ModelConfig c;
     private final LlamaWeights w;
     private final ComputePool pool;
@@ -36,6 +40,8 @@ public final class CpuModelRunner {
     private float[][] qkvOut, gateUpOut;
     private final float[] siluScratch;
     private static volatile boolean kernelsWarm;
+    /** Decode-size steps read f32/bf16 rows straight from memory instead of staging them (-Djvllm.cpu.direct-decode=true); off: measured no faster here. */
+    private static final boolean DIRECT_DECODE = Boolean.parseBoolean(System.getProperty("jvllm.cpu.direct-decode", "false"));
 
     public CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen) {
         this.w = weights;
@@ -198,26 +204,50 @@ public final class CpuModelRunner {
         VectorKernels.add(x, xb, T * hidden);
     }
 
-    /** HF rotary embedding: element i pairs with element i + headDim/2 (rotate_half). */
+    /**
+     * HF rotary embedding: element i pairs with element i + headDim/2 (rotate_half); with GGUF weights
+     * (q/k rows in llama.cpp order) element 2i pairs with 2i + 1, the same rotation of the same values.
+     */
     private void rotateHalf(float[] vec, int off, int t) {
         int half = c.headDim() / 2;
+        int stride = w.interleavedRope() ? 2 : 1, partner = w.interleavedRope() ? 1 : half;
         for (int i = 0; i < half; i++) {
             float cos = ropeCos[t * half + i], sin = ropeSin[t * half + i];
-            float x0 = vec[off + i], x1 = vec[off + half + i];
-            vec[off + i] = x0 * cos - x1 * sin;
-            vec[off + half + i] = x1 * cos + x0 * sin;
+            int a = off + i * stride, b = a + partner;
+            float x0 = vec[a], x1 = vec[b];
+            vec[a] = x0 * cos - x1 * sin;
+            vec[b] = x1 * cos + x0 * sin;
         }
     }
 
     private void writeKvCache(StepInput input, PagedKvCache cache, int l, int T) {
         int kvDim = c.kvDim(), bs = cache.blockSize();
+        KvCacheDtype dtype = cache.dtype();
+        int eb = dtype.bytesPerElement();
         MemorySegment kc = cache.keys(l), vc = cache.values(l);
         for (int t = 0; t < T; t++) {
             int[] table = input.seqs().get(tokenSeq[t]).blockTable();
-            MemorySegment.copy(v, t * kvDim, vc, F32, cache.tokenOffset(table, positions[t]), kvDim);
-            long keyBase = cache.keyBlockOffset(table[positions[t] / bs]) + (long) (positions[t] % bs) * 4;
-            for (int i = 0; i < kvDim; i++) {
-                kc.set(F32, keyBase + (long) i * bs * 4, k[t * kvDim + i]);
+            long valueBase = cache.tokenOffset(table, positions[t]);
+            long keyBase = cache.keyBlockOffset(table[positions[t] / bs]) + (long) (positions[t] % bs) * eb;
+            switch (dtype) {
+                case F32 -> {
+                    MemorySegment.copy(v, t * kvDim, vc, F32, valueBase, kvDim);
+                    for (int i = 0; i < kvDim; i++) {
+                        kc.set(F32, keyBase + (long) i * bs * 4, k[t * kvDim + i]);
+                    }
+                }
+                case BF16 -> {
+                    for (int i = 0; i < kvDim; i++) {
+                        vc.set(HALF, valueBase + 2L * i, KvCacheDtype.toBf16(v[t * kvDim + i]));
+                        kc.set(HALF, keyBase + (long) i * bs * 2, KvCacheDtype.toBf16(k[t * kvDim + i]));
+                    }
+                }
+                case FP8_E5M2 -> {
+                    for (int i = 0; i < kvDim; i++) {
+                        vc.set(ValueLayout.JAVA_BYTE, valueBase + i, KvCacheDtype.toE5m2(v[t * kvDim + i]));
+                        kc.set(ValueLayout.JAVA_BYTE, keyBase + (long) i * bs, KvCacheDtype.toE5m2(k[t * kvDim + i]));
+                    }
+                }
             }
         }
     }
@@ -232,6 +262,8 @@ public final class CpuModelRunner {
         float scale = (float) (1.0 / Math.sqrt(hd));
         MemorySegment kc = cache.keys(l), vc = cache.values(l);
         int window = c.slidingWindow() > 0 && c.slidingWindow() < maxModelLen ? c.slidingWindow() : 0;
+        KvCacheDtype kvType = cache.dtype();
+        int eb = kvType.bytesPerElement();
         pool.parallelFor(T * heads, 4, (from, to) -> {
             float[] scores = scoreScratch.get();
             if (scores.length < bs) {
@@ -244,13 +276,13 @@ public final class CpuModelRunner {
                 int pos = positions[t];
                 int lo = window > 0 ? Math.max(0, pos - window + 1) : 0;
                 int qOff = t * qDim + h * hd;
-                long rowBytes = (long) c.kvDim() * 4;
-                long keyHeadOff = (long) (h / group) * hd * bs * 4, valueHeadOff = (long) (h / group) * hd * 4;
+                long rowBytes = (long) c.kvDim() * eb;
+                long keyHeadOff = (long) (h / group) * hd * bs * eb, valueHeadOff = (long) (h / group) * hd * eb;
                 java.util.Arrays.fill(att, qOff, qOff + hd, 0f);
                 float max = Float.NEGATIVE_INFINITY, sum = 0f;
                 for (int b = lo / bs; b <= pos / bs; b++) {
                     int first = Math.max(lo, b * bs) - b * bs, last = Math.min(pos, b * bs + bs - 1) - b * bs;
-                    VectorKernels.blockScores(kc, cache.keyBlockOffset(table[b]) + keyHeadOff, bs, q, qOff, hd, scale, scores);
+                    VectorKernels.blockScores(kc, cache.keyBlockOffset(table[b]) + keyHeadOff, bs, q, qOff, hd, scale, scores, kvType);
                     float blockMax = Float.NEGATIVE_INFINITY;
                     for (int j = first; j <= last; j++) {
                         blockMax = Math.max(blockMax, scores[j]);
@@ -270,7 +302,7 @@ public final class CpuModelRunner {
                         sum += scores[j];
                     }
                     long valueOff = (long) table[b] * bs * rowBytes + valueHeadOff;
-                    VectorKernels.accumulateValues(att, qOff, hd, scores, first, last, vc, valueOff, rowBytes);
+                    VectorKernels.accumulateValues(att, qOff, hd, scores, first, last, vc, valueOff, rowBytes, kvType);
                 }
                 VectorKernels.scale(att, qOff, hd, 1f / sum);
             }
@@ -320,6 +352,26 @@ public final class CpuModelRunner {
         }
         float[] acc = accScratch.get();
         int tokenBlock = Math.max(4, (64 * 1024 / cols) & ~3);
+        if (T < 4 && DIRECT_DECODE && (weight.type() == WeightType.F32 || weight.type() == WeightType.BF16)) {
+            for (int g = from; g < to; g++) {
+                int r0 = g * 4;
+                if (r0 + 4 <= rows) {
+                    for (int t = 0; t < T; t++) {
+                        VectorKernels.dot4x1Direct(weight, r0, in, t, out, acc);
+                    }
+                } else {
+                    int n = rows - r0;
+                    VectorKernels.widenRows(weight, r0, n, wf);
+                    for (int r = 0; r < n; r++) {
+                        for (int t = 0; t < T; t++) {
+                            out[t * rows + r0 + r] = VectorKernels.dot(wf, r * cols, in, t * cols, cols);
+                        }
+                    }
+                }
+            }
+            addBias(out, T, rows, bias, from, to);
+            return;
+        }
         for (int t0 = 0; t0 < T; t0 += tokenBlock) {
             int t1 = Math.min(T, t0 + tokenBlock);
             for (int g = from; g < to; g++) {
@@ -343,8 +395,12 @@ public final class CpuModelRunner {
                 }
             }
         }
+        addBias(out, T, rows, bias, from, to);
+    }
+
+    private static void addBias(float[] out, int T, int rows, MemorySegment bias, int fromGroup, int toGroup) {
         if (bias != null) {
-            for (int r = from * 4; r < Math.min(rows, to * 4); r++) {
+            for (int r = fromGroup * 4; r < Math.min(rows, toGroup * 4); r++) {
                 float b = bias.get(F32, (long) r * 4);
                 for (int t = 0; t < T; t++) {
                     out[t * rows + r] += b;

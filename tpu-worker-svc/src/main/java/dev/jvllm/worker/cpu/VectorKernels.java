@@ -2,9 +2,11 @@ package dev.jvllm.worker.cpu;
 
 import dev.jvllm.worker.model.LlamaWeights;
 import dev.jvllm.worker.model.WeightType;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
@@ -33,6 +35,8 @@ final class VectorKernels {
     /** L bf16 values: the same lane count as S, half the bits. */
     private static final VectorSpecies<Short> HALF = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
     private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, S.vectorShape());
+    /** L int8 values (Q8_0 quants). */
+    private static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(S.vectorBitSize() / 4));
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     /** Rotations by L/2, L/4, ..., 1 lanes: the fixed reduction tree of {@link #sumLanes}. */
     private static final VectorShuffle<Float>[] HALVING = halvingShuffles();
@@ -72,14 +76,106 @@ final class VectorKernels {
         return a[off];
     }
 
+    // Summing many accumulators at once (L = 16 only): combining A and B at step s puts A's lanes
+    // i + (i + s) where A's lane i was and B's where B's lane i + s... i.e. one halving step of both
+    // trees in one add. Four levels reduce 16 accumulators to one vector holding all 16 totals, with
+    // exactly the additions of sumLanes/treeSum (so bits match the single-accumulator paths).
+    private static final boolean COMBINED_REDUCTION = L == 16;
+    /** Rotations by -L/2, -L/4, ... lanes. */
+    private static final VectorShuffle<Float>[] ROTR = rotations(-1);
+    /** Lanes whose index divided by L/2, L/4, ... is odd. */
+    private static final VectorMask<Float>[] LANES = oddBlocks();
+    /** Lane of the combined result holding accumulator j's total, for 16 and for 4 accumulators. */
+    private static final int[] LANE_OF_16 = COMBINED_REDUCTION ? laneMap(16) : null, LANE_OF_4 = COMBINED_REDUCTION ? laneMap(4) : null;
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] rotations(int sign) {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorShuffle<Float>[] s = new VectorShuffle[steps];
+        for (int i = 0, step = L / 2; i < steps; i++, step /= 2) {
+            s[i] = VectorShuffle.iota(S, sign > 0 ? step : L - step, 1, true);
+        }
+        return s;
+    }
+
+    @SuppressWarnings("unchecked")
+    private static VectorMask<Float>[] oddBlocks() {
+        int steps = Integer.numberOfTrailingZeros(L);
+        VectorMask<Float>[] m = new VectorMask[steps];
+        for (int i = 0, step = L / 2; i < steps; i++, step /= 2) {
+            boolean[] bits = new boolean[L];
+            for (int lane = 0; lane < L; lane++) {
+                bits[lane] = (lane / step) % 2 == 1;
+            }
+            m[i] = VectorMask.fromArray(S, bits, 0);
+        }
+        return m;
+    }
+
+    private static FloatVector combine(FloatVector a, FloatVector b, int k) {
+        return a.blend(b.rearrange(ROTR[k]), LANES[k]).add(a.rearrange(HALVING[k]).blend(b, LANES[k]));
+    }
+
+    /** Runs the combined reduction on marker accumulators (all lanes = j + 1) to see where each total lands. */
+    private static int[] laneMap(int n) {
+        FloatVector[] v = new FloatVector[n];
+        for (int j = 0; j < n; j++) {
+            v[j] = FloatVector.broadcast(S, j + 1);
+        }
+        FloatVector r;
+        if (n == 16) {
+            FloatVector[] u = new FloatVector[8];
+            for (int j = 0; j < 8; j++) {
+                u[j] = combine(v[2 * j], v[2 * j + 1], 0);
+            }
+            FloatVector[] w = new FloatVector[4];
+            for (int j = 0; j < 4; j++) {
+                w[j] = combine(u[2 * j], u[2 * j + 1], 1);
+            }
+            r = combine(combine(w[0], w[1], 2), combine(w[2], w[3], 2), 3);
+        } else {
+            FloatVector zero = FloatVector.zero(S);
+            r = combine(combine(combine(combine(v[0], v[1], 0), combine(v[2], v[3], 0), 1), zero, 2), zero, 3);
+        }
+        float[] lanes = r.toArray();
+        int[] map = new int[n];
+        java.util.Arrays.fill(map, -1);
+        for (int lane = 0; lane < L; lane++) {
+            int j = Math.round(lanes[lane] / L) - 1;
+            if (j >= 0 && lanes[lane] == (j + 1) * L) {
+                map[j] = lane;
+            }
+        }
+        for (int j = 0; j < n; j++) {
+            if (map[j] < 0) {
+                throw new IllegalStateException("combined reduction lost accumulator " + j);
+            }
+        }
+        return map;
+    }
+
     /** Floats of scratch a 4 x 4 tile needs for its accumulators. */
-    static final int ACC_SCRATCH = 16 * L;
+    static final int ACC_SCRATCH = 16 * L + 4;
 
     private static float scalar(MemorySegment w, WeightType type, long rowOff, int i) {
         return switch (type) {
             case F32 -> w.get(F32, rowOff + 4L * i);
             case BF16 -> Float.intBitsToFloat((w.get(BF16, rowOff + 2L * i) & 0xFFFF) << 16);
             case F16 -> Float.float16ToFloat(w.get(BF16, rowOff + 2L * i));
+            case Q8_0 -> {
+                long block = rowOff + (i / 32) * 34L;
+                yield Float.float16ToFloat(w.get(BF16, block)) * w.get(ValueLayout.JAVA_BYTE, block + 2 + i % 32);
+            }
+            case Q4_K, Q6_K -> {   // not on a hot path: rows are dequantized whole by widenRows
+                float[] one = new float[256];
+                dequantizeSuperBlock(w, type, rowOff + (i / 256) * (type == WeightType.Q4_K ? 144L : 210L), one, 0);
+                yield one[i % 256];
+            }
+            case Q4_0 -> {
+                long block = rowOff + (i / 32) * 18L;
+                int b = w.get(ValueLayout.JAVA_BYTE, block + 2 + i % 16) & 0xFF;
+                yield Float.float16ToFloat(w.get(BF16, block)) * (((i % 32) < 16 ? b & 0x0F : b >>> 4) - 8);
+            }
         };
     }
 
@@ -108,16 +204,32 @@ final class VectorKernels {
      * dimension in order. Slots beyond the sequence hold stale (finite) keys; callers ignore them.
      */
     static void blockScores(MemorySegment keys, long off, int blockSize, float[] q, int qOff, int headDim, float scale,
-                            float[] scores) {
+                            float[] scores, KvCacheDtype dtype) {
+        if (dtype != KvCacheDtype.F32) {
+            blockScoresNarrow(keys, off, blockSize, q, qOff, headDim, scale, scores, dtype);
+            return;
+        }
         int upper = S.loopBound(blockSize);
         long dimStride = 4L * blockSize;
+        int d4 = headDim & ~3;
         for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector acc = FloatVector.zero(S);
+            // Four partial sums over the head dimension (d mod 4), so four FMA chains run in parallel.
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             long base = off + 4L * s0;
-            for (int d = 0; d < headDim; d++) {
-                acc = FloatVector.fromMemorySegment(S, keys, base + d * dimStride, LE).fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+            int d = 0;
+            for (; d < d4; d += 4) {
+                a0 = FloatVector.fromMemorySegment(S, keys, base + d * dimStride, LE).fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+                a1 = FloatVector.fromMemorySegment(S, keys, base + (d + 1) * dimStride, LE)
+                        .fma(FloatVector.broadcast(S, q[qOff + d + 1]), a1);
+                a2 = FloatVector.fromMemorySegment(S, keys, base + (d + 2) * dimStride, LE)
+                        .fma(FloatVector.broadcast(S, q[qOff + d + 2]), a2);
+                a3 = FloatVector.fromMemorySegment(S, keys, base + (d + 3) * dimStride, LE)
+                        .fma(FloatVector.broadcast(S, q[qOff + d + 3]), a3);
             }
-            acc.mul(scale).intoArray(scores, s0);
+            for (; d < headDim; d++) {
+                a0 = FloatVector.fromMemorySegment(S, keys, base + d * dimStride, LE).fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
         }
         for (int s0 = upper; s0 < blockSize; s0++) {
             float acc = 0f;
@@ -130,19 +242,112 @@ final class VectorKernels {
 
     /** out[off, off + n) += sum over j in [first, last] of p[j] * V[j], V[j] at byte {@code vOff + j * vStride}. */
     static void accumulateValues(float[] out, int off, int n, float[] p, int first, int last, MemorySegment v, long vOff,
-                                 long vStride) {
+                                 long vStride, KvCacheDtype dtype) {
+        if (dtype != KvCacheDtype.F32) {
+            accumulateValuesNarrow(out, off, n, p, first, last, v, vOff, vStride, dtype);
+            return;
+        }
         int upper = S.loopBound(n);
-        for (int i = 0; i < upper; i += L) {
+        int i = 0;
+        // Four chunks of the head at once: four independent FMA chains over the positions.
+        for (; i + 4 * L <= upper; i += 4 * L) {
+            FloatVector c0 = FloatVector.fromArray(S, out, off + i), c1 = FloatVector.fromArray(S, out, off + i + L);
+            FloatVector c2 = FloatVector.fromArray(S, out, off + i + 2 * L), c3 = FloatVector.fromArray(S, out, off + i + 3 * L);
+            for (int j = first; j <= last; j++) {
+                FloatVector pj = FloatVector.broadcast(S, p[j]);
+                long row = vOff + j * vStride + 4L * i;
+                c0 = FloatVector.fromMemorySegment(S, v, row, LE).fma(pj, c0);
+                c1 = FloatVector.fromMemorySegment(S, v, row + 4L * L, LE).fma(pj, c1);
+                c2 = FloatVector.fromMemorySegment(S, v, row + 8L * L, LE).fma(pj, c2);
+                c3 = FloatVector.fromMemorySegment(S, v, row + 12L * L, LE).fma(pj, c3);
+            }
+            c0.intoArray(out, off + i);
+            c1.intoArray(out, off + i + L);
+            c2.intoArray(out, off + i + 2 * L);
+            c3.intoArray(out, off + i + 3 * L);
+        }
+        for (; i < upper; i += L) {
             FloatVector acc = FloatVector.fromArray(S, out, off + i);
             for (int j = first; j <= last; j++) {
                 acc = FloatVector.fromMemorySegment(S, v, vOff + j * vStride + 4L * i, LE).fma(FloatVector.broadcast(S, p[j]), acc);
             }
             acc.intoArray(out, off + i);
         }
-        for (int i = upper; i < n; i++) {
+        for (; i < n; i++) {
             float acc = out[off + i];
             for (int j = first; j <= last; j++) {
                 acc = Math.fma(v.get(F32, vOff + j * vStride + 4L * i), p[j], acc);
+            }
+            out[off + i] = acc;
+        }
+    }
+
+    private static float kvScalar(MemorySegment m, long off, KvCacheDtype dtype) {
+        return dtype == KvCacheDtype.BF16 ? KvCacheDtype.fromBf16(m.get(BF16, off)) : KvCacheDtype.fromE5m2(m.get(ValueLayout.JAVA_BYTE, off));
+    }
+
+    /** {@link #blockScores} over a bf16 or fp8 e5m2 cache: keys widened in registers, one sum over the head dim. */
+    private static void blockScoresNarrow(MemorySegment keys, long off, int blockSize, float[] q, int qOff, int headDim,
+                                          float scale, float[] scores, KvCacheDtype dtype) {
+        int eb = dtype.bytesPerElement();
+        int upper = S.loopBound(blockSize);
+        long dimStride = (long) eb * blockSize;
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector acc = FloatVector.zero(S);
+            long base = off + (long) eb * s0;
+            if (dtype == KvCacheDtype.BF16) {
+                for (int d = 0; d < headDim; d++) {
+                    FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
+                            .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                    acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+                }
+            } else {
+                for (int d = 0; d < headDim; d++) {
+                    IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
+                            .convertShape(VectorOperators.B2I, INTS, 0)).and(0xFF).lanewise(VectorOperators.LSHL, 8);
+                    FloatVector k = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                            .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+                    acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+                }
+            }
+            acc.mul(scale).intoArray(scores, s0);
+        }
+        for (int s0 = upper; s0 < blockSize; s0++) {
+            float acc = 0f;
+            for (int d = 0; d < headDim; d++) {
+                acc = Math.fma(kvScalar(keys, off + (long) eb * s0 + d * dimStride, dtype), q[qOff + d], acc);
+            }
+            scores[s0] = acc * scale;
+        }
+    }
+
+    /** {@link #accumulateValues} over a bf16 or fp8 e5m2 cache. */
+    private static void accumulateValuesNarrow(float[] out, int off, int n, float[] p, int first, int last, MemorySegment v,
+                                               long vOff, long vStride, KvCacheDtype dtype) {
+        int eb = dtype.bytesPerElement();
+        int upper = S.loopBound(n);
+        for (int i = 0; i < upper; i += L) {
+            FloatVector acc = FloatVector.fromArray(S, out, off + i);
+            for (int j = first; j <= last; j++) {
+                long at = vOff + j * vStride + (long) eb * i;
+                FloatVector x;
+                if (dtype == KvCacheDtype.BF16) {
+                    x = ((IntVector) ShortVector.fromMemorySegment(HALF, v, at, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                } else {
+                    IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, at, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                            .and(0xFF).lanewise(VectorOperators.LSHL, 8);
+                    x = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                            .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+                }
+                acc = x.fma(FloatVector.broadcast(S, p[j]), acc);
+            }
+            acc.intoArray(out, off + i);
+        }
+        for (int i = upper; i < n; i++) {
+            float acc = out[off + i];
+            for (int j = first; j <= last; j++) {
+                acc = Math.fma(kvScalar(v, vOff + j * vStride + (long) eb * i, dtype), p[j], acc);
             }
             out[off + i] = acc;
         }
@@ -154,12 +359,17 @@ final class VectorKernels {
      * and the dot-product kernels see one storage type only.
      */
     static void widenRows(LlamaWeights.Matrix m, int r0, int n, float[] dst) {
+        widenRows(m, r0, n, dst, 0);
+    }
+
+    /** As {@link #widenRows(LlamaWeights.Matrix, int, int, float[])}, into dst from {@code dstOff}. */
+    static void widenRows(LlamaWeights.Matrix m, int r0, int n, float[] dst, int dstOff) {
         MemorySegment w = m.data();
         int cols = m.cols();
         int upper = S.loopBound(cols);
         for (int r = 0; r < n; r++) {
             long rowOff = (r0 + r) * m.rowBytes();
-            int d = r * cols;
+            int d = dstOff + r * cols;
             // Vector code is written out in each loop rather than in helpers: a helper that C2 does not
             // inline (its size limits are easily hit by Vector API code) boxes every vector it returns.
             switch (m.type()) {
@@ -175,6 +385,38 @@ final class VectorKernels {
                                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, d + i);
                     }
                 }
+                case Q8_0 -> {
+                    // scale * int8, as ggml's dequantize_row_q8_0 computes it (one float multiply).
+                    for (int b = 0; b < cols / 32; b++) {
+                        long block = rowOff + b * 34L;
+                        float scale = Float.float16ToFloat(w.get(BF16, block));
+                        for (int j = 0; j < 32; j += L) {
+                            ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE)
+                                    .convertShape(VectorOperators.B2F, S, 0)).mul(scale).intoArray(dst, d + b * 32 + j);
+                        }
+                    }
+                }
+                case Q4_K, Q6_K -> {
+                    long blockBytes = m.type() == WeightType.Q4_K ? 144 : 210;
+                    for (int b = 0; b < cols / 256; b++) {
+                        dequantizeSuperBlock(w, m.type(), rowOff + b * blockBytes, dst, d + b * 256);
+                    }
+                }
+                case Q4_0 -> {
+                    // (q - 8) * scale, as ggml's dequantize_row_q4_0: byte j holds element j (low nibble)
+                    // and element j + 16 (high nibble).
+                    for (int b = 0; b < cols / 32; b++) {
+                        long block = rowOff + b * 18L;
+                        float scale = Float.float16ToFloat(w.get(BF16, block));
+                        for (int j = 0; j < 16; j += L) {
+                            ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE);
+                            ((FloatVector) packed.and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0))
+                                    .mul(scale).intoArray(dst, d + b * 32 + j);
+                            ((FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)
+                                    .convertShape(VectorOperators.B2F, S, 0)).mul(scale).intoArray(dst, d + b * 32 + 16 + j);
+                        }
+                    }
+                }
                 case F16 -> {
                     // Exact for finite halves: exponent and mantissa shifted into place and rescaled by
                     // 2^112 (which also turns subnormals into normals), then the sign copied.
@@ -188,10 +430,64 @@ final class VectorKernels {
                     }
                 }
             }
+            if (m.type().blockQuantized()) {
+                continue;   // rows are whole blocks of 32, a multiple of L
+            }
             for (int i = upper; i < cols; i++) {
                 dst[d + i] = scalar(w, m.type(), rowOff, i);
             }
         }
+    }
+
+    /**
+     * One 256-weight super-block of Q4_K or Q6_K into dst[off, off + 256), by the formulas of ggml's
+     * dequantize_row_q4_K / dequantize_row_q6_K (scalar code: correct first; not yet vectorized).
+     */
+    static void dequantizeSuperBlock(MemorySegment w, WeightType type, long block, float[] dst, int off) {
+        if (type == WeightType.Q4_K) {
+            float d = Float.float16ToFloat(w.get(BF16, block)), min = Float.float16ToFloat(w.get(BF16, block + 2));
+            long scales = block + 4, qs = block + 16;
+            for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+                float d1 = d * q4kScale(w, scales, is), m1 = min * q4kMin(w, scales, is);
+                float d2 = d * q4kScale(w, scales, is + 1), m2 = min * q4kMin(w, scales, is + 1);
+                long q = qs + j / 2;
+                for (int l = 0; l < 32; l++) {
+                    int b = w.get(ValueLayout.JAVA_BYTE, q + l) & 0xFF;
+                    dst[off + j + l] = d1 * (b & 0xF) - m1;
+                    dst[off + j + 32 + l] = d2 * (b >>> 4) - m2;
+                }
+            }
+        } else {
+            long ql = block, qh = block + 128, sc = block + 192;
+            float d = Float.float16ToFloat(w.get(BF16, block + 208));
+            for (int n = 0; n < 256; n += 128, ql += 64, qh += 32, sc += 8) {
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int low0 = w.get(ValueLayout.JAVA_BYTE, ql + l) & 0xFF, low32 = w.get(ValueLayout.JAVA_BYTE, ql + l + 32) & 0xFF;
+                    int high = w.get(ValueLayout.JAVA_BYTE, qh + l) & 0xFF;
+                    int q1 = ((low0 & 0xF) | ((high & 3) << 4)) - 32;
+                    int q2 = ((low32 & 0xF) | (((high >> 2) & 3) << 4)) - 32;
+                    int q3 = ((low0 >>> 4) | (((high >> 4) & 3) << 4)) - 32;
+                    int q4 = ((low32 >>> 4) | (((high >> 6) & 3) << 4)) - 32;
+                    dst[off + n + l] = d * w.get(ValueLayout.JAVA_BYTE, sc + is) * q1;
+                    dst[off + n + l + 32] = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2) * q2;
+                    dst[off + n + l + 64] = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4) * q3;
+                    dst[off + n + l + 96] = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6) * q4;
+                }
+            }
+        }
+    }
+
+    /** ggml's get_scale_min_k4, scale part: 6-bit scale j of the 12 packed bytes. */
+    private static int q4kScale(MemorySegment w, long q, int j) {
+        return j < 4 ? w.get(ValueLayout.JAVA_BYTE, q + j) & 63
+                : (w.get(ValueLayout.JAVA_BYTE, q + j + 4) & 0xF) | (((w.get(ValueLayout.JAVA_BYTE, q + j - 4) & 0xFF) >> 6) << 4);
+    }
+
+    /** ggml's get_scale_min_k4, min part. */
+    private static int q4kMin(MemorySegment w, long q, int j) {
+        return j < 4 ? w.get(ValueLayout.JAVA_BYTE, q + j + 4) & 63
+                : ((w.get(ValueLayout.JAVA_BYTE, q + j + 4) & 0xFF) >> 4) | (((w.get(ValueLayout.JAVA_BYTE, q + j) & 0xFF) >> 6) << 4);
     }
 
     /**
@@ -232,6 +528,31 @@ final class VectorKernels {
             a32 = w.fma(v2, a32);
             a33 = w.fma(v3, a33);
         }
+        if (COMBINED_REDUCTION) {
+            FloatVector u0 = a00.blend(a01.rearrange(ROTR[0]), LANES[0]).add(a00.rearrange(HALVING[0]).blend(a01, LANES[0]));
+            FloatVector u1 = a02.blend(a03.rearrange(ROTR[0]), LANES[0]).add(a02.rearrange(HALVING[0]).blend(a03, LANES[0]));
+            FloatVector u2 = a10.blend(a11.rearrange(ROTR[0]), LANES[0]).add(a10.rearrange(HALVING[0]).blend(a11, LANES[0]));
+            FloatVector u3 = a12.blend(a13.rearrange(ROTR[0]), LANES[0]).add(a12.rearrange(HALVING[0]).blend(a13, LANES[0]));
+            FloatVector u4 = a20.blend(a21.rearrange(ROTR[0]), LANES[0]).add(a20.rearrange(HALVING[0]).blend(a21, LANES[0]));
+            FloatVector u5 = a22.blend(a23.rearrange(ROTR[0]), LANES[0]).add(a22.rearrange(HALVING[0]).blend(a23, LANES[0]));
+            FloatVector u6 = a30.blend(a31.rearrange(ROTR[0]), LANES[0]).add(a30.rearrange(HALVING[0]).blend(a31, LANES[0]));
+            FloatVector u7 = a32.blend(a33.rearrange(ROTR[0]), LANES[0]).add(a32.rearrange(HALVING[0]).blend(a33, LANES[0]));
+            FloatVector v0 = u0.blend(u1.rearrange(ROTR[1]), LANES[1]).add(u0.rearrange(HALVING[1]).blend(u1, LANES[1]));
+            FloatVector v1 = u2.blend(u3.rearrange(ROTR[1]), LANES[1]).add(u2.rearrange(HALVING[1]).blend(u3, LANES[1]));
+            FloatVector v2 = u4.blend(u5.rearrange(ROTR[1]), LANES[1]).add(u4.rearrange(HALVING[1]).blend(u5, LANES[1]));
+            FloatVector v3 = u6.blend(u7.rearrange(ROTR[1]), LANES[1]).add(u6.rearrange(HALVING[1]).blend(u7, LANES[1]));
+            FloatVector h0 = v0.blend(v1.rearrange(ROTR[2]), LANES[2]).add(v0.rearrange(HALVING[2]).blend(v1, LANES[2]));
+            FloatVector h1 = v2.blend(v3.rearrange(ROTR[2]), LANES[2]).add(v2.rearrange(HALVING[2]).blend(v3, LANES[2]));
+            FloatVector r = h0.blend(h1.rearrange(ROTR[3]), LANES[3]).add(h0.rearrange(HALVING[3]).blend(h1, LANES[3]));
+            r.intoArray(acc, 0);
+            for (int j = 0; j < 4; j++) {
+                for (int k = 0; k < 4; k++) {
+                    int t = t0 + k;
+                    out[t * rows + r0 + j] = acc[LANE_OF_16[4 * j + k]] + tail(wf, j * cols, in, t * cols, upper, cols);
+                }
+            }
+            return;
+        }
         a00.intoArray(acc, 0);
         a01.intoArray(acc, L);
         a02.intoArray(acc, 2 * L);
@@ -260,6 +581,75 @@ final class VectorKernels {
         }
     }
 
+    /**
+     * out[t][r0 + j] = W[r0 + j] . in[t] for 4 rows of an f32 or bf16 matrix read straight from memory:
+     * the decode path (a few tokens), where staging the rows through {@link #widenRows} would add a
+     * store and a reload per weight. Same products, order and reduction as the widened kernels.
+     */
+    static void dot4x1Direct(LlamaWeights.Matrix m, int r0, float[] in, int t, float[] out, float[] acc) {
+        MemorySegment w = m.data();
+        int cols = m.cols(), rows = m.rows();
+        long stride = m.rowBytes();
+        long w0 = r0 * stride, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
+        int x0 = t * cols;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        int upper = S.loopBound(cols);
+        if (m.type() == WeightType.BF16) {
+            for (int i = 0; i < upper; i += L) {
+                FloatVector v = FloatVector.fromArray(S, in, x0 + i);
+                long o = 2L * i;
+                a0 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w0 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a0);
+                a1 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w1 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a1);
+                a2 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w2 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a2);
+                a3 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w3 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a3);
+            }
+        } else {
+            for (int i = 0; i < upper; i += L) {
+                FloatVector v = FloatVector.fromArray(S, in, x0 + i);
+                long o = 4L * i;
+                a0 = FloatVector.fromMemorySegment(S, w, w0 + o, LE).fma(v, a0);
+                a1 = FloatVector.fromMemorySegment(S, w, w1 + o, LE).fma(v, a1);
+                a2 = FloatVector.fromMemorySegment(S, w, w2 + o, LE).fma(v, a2);
+                a3 = FloatVector.fromMemorySegment(S, w, w3 + o, LE).fma(v, a3);
+            }
+        }
+        if (COMBINED_REDUCTION) {
+            FloatVector u0 = a0.blend(a1.rearrange(ROTR[0]), LANES[0]).add(a0.rearrange(HALVING[0]).blend(a1, LANES[0]));
+            FloatVector u1 = a2.blend(a3.rearrange(ROTR[0]), LANES[0]).add(a2.rearrange(HALVING[0]).blend(a3, LANES[0]));
+            FloatVector v = u0.blend(u1.rearrange(ROTR[1]), LANES[1]).add(u0.rearrange(HALVING[1]).blend(u1, LANES[1]));
+            FloatVector zero = FloatVector.zero(S);
+            FloatVector h = v.blend(zero.rearrange(ROTR[2]), LANES[2]).add(v.rearrange(HALVING[2]).blend(zero, LANES[2]));
+            FloatVector r = h.blend(zero.rearrange(ROTR[3]), LANES[3]).add(h.rearrange(HALVING[3]).blend(zero, LANES[3]));
+            r.intoArray(acc, 0);
+            for (int j = 0; j < 4; j++) {
+                acc[L + j] = acc[LANE_OF_4[j]];
+            }
+        } else {
+            a0.intoArray(acc, 0);
+            a1.intoArray(acc, L);
+            a2.intoArray(acc, 2 * L);
+            a3.intoArray(acc, 3 * L);
+            for (int j = 0; j < 4; j++) {
+                acc[4 * L + j] = treeSum(acc, j * L);
+            }
+            for (int j = 0; j < 4; j++) {
+                acc[L + j] = acc[4 * L + j];
+            }
+        }
+        for (int j = 0; j < 4; j++) {
+            float s = 0f;
+            long rowOff = w0 + j * stride;
+            for (int i = upper; i < cols; i++) {
+                s += scalar(w, m.type(), rowOff, i) * in[x0 + i];
+            }
+            out[t * rows + r0 + j] = acc[L + j] + s;
+        }
+    }
+
     /** out[t][r0 + j] = wf[j] . in[t] for 4 widened rows and one token (the tokens left over by 4 x 4 tiles). */
     static void dot4x1(float[] wf, int cols, int r0, int rows, float[] in, int t, float[] out, float[] acc) {
         int x0 = t * cols;
@@ -272,6 +662,19 @@ final class VectorKernels {
             a2 = FloatVector.fromArray(S, wf, 2 * cols + i).fma(v, a2);
             a3 = FloatVector.fromArray(S, wf, 3 * cols + i).fma(v, a3);
         }
+        if (COMBINED_REDUCTION) {
+            FloatVector u0 = a0.blend(a1.rearrange(ROTR[0]), LANES[0]).add(a0.rearrange(HALVING[0]).blend(a1, LANES[0]));
+            FloatVector u1 = a2.blend(a3.rearrange(ROTR[0]), LANES[0]).add(a2.rearrange(HALVING[0]).blend(a3, LANES[0]));
+            FloatVector v = u0.blend(u1.rearrange(ROTR[1]), LANES[1]).add(u0.rearrange(HALVING[1]).blend(u1, LANES[1]));
+            FloatVector zero = FloatVector.zero(S);
+            FloatVector w = v.blend(zero.rearrange(ROTR[2]), LANES[2]).add(v.rearrange(HALVING[2]).blend(zero, LANES[2]));
+            FloatVector r = w.blend(zero.rearrange(ROTR[3]), LANES[3]).add(w.rearrange(HALVING[3]).blend(zero, LANES[3]));
+            r.intoArray(acc, 0);
+            for (int j = 0; j < 4; j++) {
+                out[t * rows + r0 + j] = acc[LANE_OF_4[j]] + tail(wf, j * cols, in, x0, upper, cols);
+            }
+            return;
+        }
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
         a2.intoArray(acc, 2 * L);
@@ -283,24 +686,14 @@ final class VectorKernels {
 
     /** dst[off, off + cols) = row {@code row} of the matrix, as f32. */
     static void copyRow(LlamaWeights.Matrix m, int row, float[] dst, int off) {
+        if (m.type().blockQuantized()) {
+            widenRows(m, row, 1, dst, off);
+            return;
+        }
         int cols = m.cols();
         long rowOff = (long) row * m.rowBytes();
         for (int i = 0; i < cols; i++) {
             dst[off + i] = scalar(m.data(), m.type(), rowOff, i);
-        }
-    }
-
-    /** y[yOff + i] += a * v[vOff/4 + i]. */
-    static void axpy(float[] y, int yOff, float a, MemorySegment v, long vOff, int n) {
-        int i = 0;
-        int upper = S.loopBound(n);
-        FloatVector av = FloatVector.broadcast(S, a);
-        for (; i < upper; i += L) {
-            FloatVector.fromMemorySegment(S, v, vOff + (long) i * 4, LE).fma(av, FloatVector.fromArray(S, y, yOff + i))
-                    .intoArray(y, yOff + i);
-        }
-        for (; i < n; i++) {
-            y[yOff + i] += a * v.get(F32, vOff + (long) i * 4);
         }
     }
 
@@ -375,12 +768,13 @@ final class VectorKernels {
                 dot(wf, 0, in, i & 1, n);
                 dot4x4(wf, n, i & 4, 8, in, 0, out, acc);
                 dot4x1(wf, n, i & 4, 8, in, i & 3, out, acc);
+                dot4x1Direct(types[i % 2], i & 4, in, i & 3, out, acc);
                 java.util.Arrays.fill(e, -0.5f);
                 expInPlace(e, 0, n);
                 siluTimes(e, in, 0, n, wf);
-                blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e);
-                accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n);
-                axpy(in, 0, 0.5f, seg, 0, n);
+                KvCacheDtype kv = KvCacheDtype.values()[i % 3];
+                blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e, kv);
+                accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
                 rmsNorm(out, 0, in, 0, seg, 8, 1e-5f);
                 scale(in, 0, n, 0.5f);
                 add(out, in, 8);

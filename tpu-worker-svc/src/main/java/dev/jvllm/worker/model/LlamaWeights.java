@@ -26,7 +26,7 @@ public final class LlamaWeights implements AutoCloseable {
         }
 
         public long rowBytes() {
-            return (long) cols * type.bytesPerElement();
+            return type.rowBytes(cols);
         }
     }
 
@@ -44,6 +44,7 @@ public final class LlamaWeights implements AutoCloseable {
     private final Layer[] layers;
     private final MemorySegment finalNorm;
     private final Matrix lmHead;
+    private boolean interleavedRope;
 
     private LlamaWeights(ModelConfig config, Arena arena, Matrix tokenEmbeddings, Layer[] layers,
                          MemorySegment finalNorm, Matrix lmHead) {
@@ -163,6 +164,39 @@ public final class LlamaWeights implements AutoCloseable {
 
     public ModelConfig config() {
         return config;
+    }
+
+    /**
+     * True when q/k rows are in GGUF (llama.cpp) order: each head's rotary pairs are adjacent elements
+     * (2i, 2i + 1) instead of HF's (i, i + headDim/2). Attention only needs q and k in the same order,
+     * so the runner rotates the pairs where they are instead of permuting the weights back.
+     */
+    public boolean interleavedRope() {
+        return interleavedRope;
+    }
+
+    /**
+     * A llama-architecture GGUF file alone: hyperparameters from its metadata, tensors mapped in place
+     * (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K matrices). Fails with a {@link ModelLoadException} naming the file for
+     * corrupt or truncated files, other architectures and tensor types the kernels do not compute with.
+     */
+    public static LlamaWeights loadGguf(Path file) {
+        Arena arena = Arena.ofShared();
+        try {
+            GgufFile g = GgufFile.open(file, arena);
+            ModelConfig c = GgufModel.config(g);
+            LlamaWeights w = GgufModel.weights(g, c, arena);
+            w.interleavedRope = true;
+            return w;
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** For {@link GgufModel}: assembles weights read from a GGUF file. */
+    static LlamaWeights of(ModelConfig c, Arena arena, Matrix embed, Layer[] layers, MemorySegment norm, Matrix lmHead) {
+        return new LlamaWeights(c, arena, embed, layers, norm, lmHead);
     }
 
     public Matrix tokenEmbeddings() {

@@ -5,7 +5,15 @@ public enum WeightType {
     F32(4),
     BF16(2),
     /** IEEE half; kernels widen it in registers (finite values only, as weights are). */
-    F16(2);
+    F16(2),
+    /** GGML Q8_0: blocks of 32 weights, an f16 scale then 32 int8 (34 bytes); dequantized 4 rows at a time. */
+    Q8_0(0),
+    /** GGML Q4_0: blocks of 32 weights, an f16 scale then 16 bytes of 4-bit quants (q - 8) * scale (18 bytes). */
+    Q4_0(0),
+    /** GGML Q4_K: super-blocks of 256 (f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles; 144 bytes). */
+    Q4_K(0),
+    /** GGML Q6_K: super-blocks of 256 (128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales, f16 d; 210 bytes). */
+    Q6_K(0);
 
     private final int bytes;
 
@@ -13,7 +21,23 @@ public enum WeightType {
         this.bytes = bytes;
     }
 
+    public boolean blockQuantized() {
+        return bytes == 0;
+    }
+
+    /** Bytes per element of the plain float types (0 for block-quantized ones: see {@link #rowBytes}). */
     public int bytesPerElement() {
         return bytes;
+    }
+
+    /** Bytes of one row of {@code cols} elements. */
+    public long rowBytes(long cols) {
+        return switch (this) {
+            case Q8_0 -> cols / 32 * 34;
+            case Q4_0 -> cols / 32 * 18;
+            case Q4_K -> cols / 256 * 144;
+            case Q6_K -> cols / 256 * 210;
+            default -> cols * bytes;
+        };
     }
 }

@@ -46,7 +46,7 @@ class VectorKernelsTest {
     }
 
     @ParameterizedTest
-    @EnumSource(WeightType.class)
+    @EnumSource(value = WeightType.class, names = {"F32", "BF16", "F16"})
     void tiledMatmulKernelsMatchFloat64Reference(WeightType type) {
         SplittableRandom rng = new SplittableRandom(type.ordinal() + 11);
         int rows = 8, T = 7;
@@ -84,11 +84,180 @@ class VectorKernelsTest {
                         float got = tiled[t * rows + r];
                         assertTrue(Math.abs(got - ref) <= 1e-6 * mag + 1e-30, type + " cols " + cols + ": " + got + " vs " + ref);
                         assertEquals(single[t * rows + r], got, 0.0, "4x4 tile and 4x1 must sum identically");
+                        if (type != WeightType.F16 && r % 4 == 0) {
+                            float[] direct = new float[T * rows];
+                            VectorKernels.dot4x1Direct(m, r, in, t, direct, acc);
+                            for (int j = 0; j < 4; j++) {
+                                assertEquals(tiled[t * rows + r + j], direct[t * rows + r + j], 0.0,
+                                        "reading the rows straight from memory must sum like the staged kernels");
+                            }
+                        }
                         float plain = VectorKernels.dot(wf, (r % 4) * cols, in, t * cols, cols);
                         if (r >= rows - 4) {
                             assertEquals(plain, got, 0.0, "plain dot must sum like the tiles");
                         }
                     }
+                }
+            }
+        }
+    }
+
+    @Test
+    void q8_0RowsDequantizeExactlyAndMultiplyLikeFloat64() {
+        SplittableRandom rng = new SplittableRandom(21);
+        int rows = 4, cols = 96, T = 5;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(WeightType.Q8_0.rowBytes(cols) * rows);
+            double[] w = new double[rows * cols];
+            for (int b = 0; b < rows * cols / 32; b++) {
+                short d = Float.floatToFloat16((float) rng.nextDouble(1e-3, 0.05));
+                seg.set(HALF, b * 34L, d);
+                for (int j = 0; j < 32; j++) {
+                    byte q = (byte) rng.nextInt(-127, 128);
+                    seg.set(ValueLayout.JAVA_BYTE, b * 34L + 2 + j, q);
+                    w[b * 32 + j] = (double) Float.float16ToFloat(d) * q;   // ggml: fp16 scale times int8
+                }
+            }
+            LlamaWeights.Matrix m = new LlamaWeights.Matrix(seg, WeightType.Q8_0, rows, cols);
+            float[] wf = new float[rows * cols];
+            VectorKernels.widenRows(m, 0, rows, wf);
+            for (int i = 0; i < wf.length; i++) {
+                assertEquals(w[i], wf[i], Math.ulp((float) w[i]) / 2, "element " + i);
+            }
+            float[] in = new float[T * cols], out = new float[T * rows], acc = new float[VectorKernels.ACC_SCRATCH];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = (float) rng.nextDouble(-1, 1);
+            }
+            VectorKernels.dot4x4(wf, cols, 0, rows, in, 0, out, acc);
+            VectorKernels.dot4x1(wf, cols, 0, rows, in, 4, out, acc);
+            for (int t = 0; t < T; t++) {
+                for (int r = 0; r < rows; r++) {
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < cols; i++) {
+                        ref += w[r * cols + i] * in[t * cols + i];
+                        mag += Math.abs(w[r * cols + i] * in[t * cols + i]);
+                    }
+                    assertTrue(Math.abs(out[t * rows + r] - ref) <= 1e-6 * mag, out[t * rows + r] + " vs " + ref);
+                }
+            }
+            float[] row = new float[cols];
+            VectorKernels.copyRow(m, 2, row, 0);
+            for (int i = 0; i < cols; i++) {
+                assertEquals(wf[2 * cols + i], row[i], 0.0, "scalar and vector dequantization must agree");
+            }
+        }
+    }
+
+    @Test
+    void q4_0RowsDequantizeExactlyLikeGgml() {
+        SplittableRandom rng = new SplittableRandom(23);
+        int rows = 4, cols = 64;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(WeightType.Q4_0.rowBytes(cols) * rows);
+            double[] w = new double[rows * cols];
+            for (int b = 0; b < rows * cols / 32; b++) {
+                short d = Float.floatToFloat16((float) rng.nextDouble(-0.05, 0.05));
+                seg.set(HALF, b * 18L, d);
+                for (int j = 0; j < 16; j++) {
+                    int lo = rng.nextInt(16), hi = rng.nextInt(16);
+                    seg.set(ValueLayout.JAVA_BYTE, b * 18L + 2 + j, (byte) (lo | hi << 4));
+                    w[b * 32 + j] = (double) Float.float16ToFloat(d) * (lo - 8);        // ggml: element j: low nibble
+                    w[b * 32 + j + 16] = (double) Float.float16ToFloat(d) * (hi - 8);   // element j + 16: high nibble
+                }
+            }
+            LlamaWeights.Matrix m = new LlamaWeights.Matrix(seg, WeightType.Q4_0, rows, cols);
+            float[] wf = new float[rows * cols], row = new float[cols];
+            VectorKernels.widenRows(m, 0, rows, wf);
+            for (int i = 0; i < wf.length; i++) {
+                assertEquals(w[i], wf[i], 0.0, "element " + i);
+            }
+            VectorKernels.copyRow(m, 3, row, 0);
+            for (int i = 0; i < cols; i++) {
+                assertEquals(wf[3 * cols + i], row[i], 0.0);
+            }
+        }
+    }
+
+    /** ggml's get_scale_min_k4, written out again for the reference. */
+    private static int[] scaleMinK4(int j, int[] q) {
+        return j < 4 ? new int[]{q[j] & 63, q[j + 4] & 63}
+                : new int[]{(q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4)};
+    }
+
+    /** Random super-blocks of Q4_K or Q6_K and their float64 dequantization (ggml's block layouts and formulas). */
+    private static double[] fillKQuant(MemorySegment seg, WeightType type, int blocks, SplittableRandom rng) {
+        double[] y = new double[blocks * 256];
+        int size = type == WeightType.Q4_K ? 144 : 210;
+        for (int b = 0; b < blocks; b++) {
+            long base = (long) b * size;
+            int[] bytes = new int[size];
+            for (int i = 0; i < size; i++) {
+                bytes[i] = rng.nextInt(256);
+                seg.set(ValueLayout.JAVA_BYTE, base + i, (byte) bytes[i]);
+            }
+            if (type == WeightType.Q4_K) {
+                short d = Float.floatToFloat16((float) rng.nextDouble(1e-4, 1e-2)), dmin = Float.floatToFloat16((float) rng.nextDouble(1e-4, 1e-2));
+                seg.set(HALF, base, d);
+                seg.set(HALF, base + 2, dmin);
+                int[] scales = java.util.Arrays.copyOfRange(bytes, 4, 16);
+                for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+                    int[] sm1 = scaleMinK4(is, scales), sm2 = scaleMinK4(is + 1, scales);
+                    for (int l = 0; l < 32; l++) {
+                        int q = bytes[16 + j / 2 + l];
+                        y[b * 256 + j + l] = (double) Float.float16ToFloat(d) * sm1[0] * (q & 0xF) - (double) Float.float16ToFloat(dmin) * sm1[1];
+                        y[b * 256 + j + 32 + l] = (double) Float.float16ToFloat(d) * sm2[0] * (q >> 4) - (double) Float.float16ToFloat(dmin) * sm2[1];
+                    }
+                }
+            } else {
+                short d = Float.floatToFloat16((float) rng.nextDouble(1e-4, 1e-2));
+                seg.set(HALF, base + 208, d);
+                for (int half = 0; half < 2; half++) {
+                    for (int l = 0; l < 32; l++) {
+                        int ql0 = bytes[half * 64 + l], ql32 = bytes[half * 64 + l + 32], qh = bytes[128 + half * 32 + l];
+                        int[] q = {(ql0 & 0xF) | ((qh & 3) << 4), (ql32 & 0xF) | (((qh >> 2) & 3) << 4),
+                                (ql0 >> 4) | (((qh >> 4) & 3) << 4), (ql32 >> 4) | (((qh >> 6) & 3) << 4)};
+                        for (int k = 0; k < 4; k++) {
+                            byte sc = (byte) bytes[192 + half * 8 + l / 16 + 2 * k];
+                            y[b * 256 + half * 128 + l + 32 * k] = (double) Float.float16ToFloat(d) * sc * (q[k] - 32);
+                        }
+                    }
+                }
+            }
+        }
+        return y;
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = WeightType.class, names = {"Q4_K", "Q6_K"})
+    void kQuantRowsDequantizeAndMultiplyLikeFloat64(WeightType type) {
+        SplittableRandom rng = new SplittableRandom(type.ordinal() + 31);
+        int rows = 4, cols = 512, T = 4;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(type.rowBytes(cols) * rows);
+            double[] w = fillKQuant(seg, type, rows * cols / 256, rng);
+            LlamaWeights.Matrix m = new LlamaWeights.Matrix(seg, type, rows, cols);
+            float[] wf = new float[rows * cols], row = new float[cols];
+            VectorKernels.widenRows(m, 0, rows, wf);
+            for (int i = 0; i < wf.length; i++) {
+                assertEquals(w[i], wf[i], 1e-6 * Math.max(1e-3, Math.abs(w[i])), "element " + i);
+            }
+            VectorKernels.copyRow(m, 1, row, 0);
+            for (int i = 0; i < cols; i++) {
+                assertEquals(wf[cols + i], row[i], 0.0);
+            }
+            float[] in = new float[T * cols], out = new float[T * rows], acc = new float[VectorKernels.ACC_SCRATCH];
+            for (int i = 0; i < in.length; i++) {
+                in[i] = (float) rng.nextDouble(-1, 1);
+            }
+            VectorKernels.dot4x4(wf, cols, 0, rows, in, 0, out, acc);
+            for (int t = 0; t < T; t++) {
+                for (int r = 0; r < rows; r++) {
+                    double ref = 0, mag = 0;
+                    for (int i = 0; i < cols; i++) {
+                        ref += w[r * cols + i] * in[t * cols + i];
+                        mag += Math.abs(w[r * cols + i] * in[t * cols + i]);
+                    }
+                    assertTrue(Math.abs(out[t * rows + r] - ref) <= 2e-6 * mag, type + ": " + out[t * rows + r] + " vs " + ref);
                 }
             }
         }
@@ -154,7 +323,7 @@ class VectorKernelsTest {
             }
             int head = 1;
             float[] scores = new float[bs];
-            VectorKernels.blockScores(keys, 4L * head * hd * bs, bs, q, 2, hd, 0.5f, scores);
+            VectorKernels.blockScores(keys, 4L * head * hd * bs, bs, q, 2, hd, 0.5f, scores, KvCacheDtype.F32);
             for (int s = 0; s < bs; s++) {
                 double ref = 0;
                 for (int d = 0; d < hd; d++) {
@@ -164,7 +333,7 @@ class VectorKernelsTest {
             }
             float[] out = new float[hd + 1];
             out[1] = 0.25f;
-            VectorKernels.accumulateValues(out, 1, hd, scores, 3, 9, values, 4L * head * hd, 4L * kvHeads * hd);
+            VectorKernels.accumulateValues(out, 1, hd, scores, 3, 9, values, 4L * head * hd, 4L * kvHeads * hd, KvCacheDtype.F32);
             for (int d = 0; d < hd; d++) {
                 double ref = d == 0 ? 0.25 : 0;
                 for (int j = 3; j <= 9; j++) {

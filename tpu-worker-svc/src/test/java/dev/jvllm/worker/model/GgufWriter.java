@@ -57,6 +57,16 @@ final class GgufWriter {
                     }
                 }
             }
+            case 2 -> {
+                b = ByteBuffer.allocate(values.length / 32 * 18).order(ByteOrder.LITTLE_ENDIAN);
+                for (int blk = 0; blk < values.length / 32; blk++) {
+                    byte[] q = q4(values, blk);
+                    b.putShort(Float.floatToFloat16(q4Scale(values, blk)));
+                    for (int j = 0; j < 16; j++) {
+                        b.put((byte) (q[j] | q[j + 16] << 4));
+                    }
+                }
+            }
             default -> throw new IllegalArgumentException("type " + type);
         }
         tensors.add(new T(name, type, dims, b.array()));
@@ -69,9 +79,41 @@ final class GgufWriter {
         return this;
     }
 
-    /** Dequantizes values exactly as the engine reads them back (Q8_0: f16 scale times int8). */
+    /** ggml's quantize_row_q4_0_ref: d = (value of largest magnitude) / -8, q = min(15, (int) (x / d + 8.5)). */
+    private static float q4Scale(float[] values, int blk) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++) {
+            float v = values[blk * 32 + j];
+            if (Math.abs(v) > amax) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        return max / -8;
+    }
+
+    private static byte[] q4(float[] values, int blk) {
+        float d = q4Scale(values, blk), id = d != 0 ? 1 / d : 0;
+        byte[] q = new byte[32];
+        for (int j = 0; j < 32; j++) {
+            q[j] = (byte) Math.min(15, (int) (values[blk * 32 + j] * id + 8.5f));
+        }
+        return q;
+    }
+
+    /** Dequantizes values exactly as the engine reads them back (Q8_0: f16 scale times int8; Q4_0: (q - 8) * scale). */
     static float[] roundTrip(int type, float[] values) {
         float[] out = new float[values.length];
+        for (int blk = 0; blk < values.length / 32 && type == 2; blk++) {
+            byte[] q = q4(values, blk);
+            float d = Float.float16ToFloat(Float.floatToFloat16(q4Scale(values, blk)));
+            for (int j = 0; j < 32; j++) {
+                out[blk * 32 + j] = d * (q[j] - 8);
+            }
+        }
+        if (type == 2) {
+            return out;
+        }
         for (int blk = 0; blk < values.length / 32 && type == 8; blk++) {
             float amax = 0;
             for (int j = 0; j < 32; j++) {

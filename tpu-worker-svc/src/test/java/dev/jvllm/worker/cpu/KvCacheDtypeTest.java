@@ -1,0 +1,110 @@
+package dev.jvllm.worker.cpu;
+
+import dev.jvllm.worker.model.LlamaWeights;
+import dev.jvllm.worker.model.RandomModelWriter;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class KvCacheDtypeTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void conversionsRoundToNearestEvenAndSaturate() {
+        assertEquals(1.0f, KvCacheDtype.fromBf16(KvCacheDtype.toBf16(1.0f)));
+        assertEquals(-3.140625f, KvCacheDtype.fromBf16(KvCacheDtype.toBf16(-3.14159f)));
+        assertEquals((byte) 0x3C, KvCacheDtype.toE5m2(1.0f));
+        assertEquals((byte) 0xC0, KvCacheDtype.toE5m2(-2.0f));
+        assertEquals(1.0f, KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(1.125f)), "tie to even (mantissa 00)");
+        assertEquals(1.5f, KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(1.375f)), "tie to even (mantissa 10)");
+        assertEquals(1.25f, KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(1.2f)));
+        assertEquals(57344f, KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(1e6f)), "saturates at the largest finite value");
+        assertEquals(-57344f, KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(Float.NEGATIVE_INFINITY)));
+        assertEquals(0f, KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(0f)));
+        for (float x = -100; x < 100; x += 0.37f) {
+            float y = KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(x));
+            assertTrue(Math.abs(y - x) <= Math.abs(x) * 0.125 + 1e-4, x + " -> " + y);
+        }
+        assertEquals(KvCacheDtype.F32, KvCacheDtype.parse("auto"));
+        assertEquals(KvCacheDtype.BF16, KvCacheDtype.parse("bfloat16"));
+        assertEquals(KvCacheDtype.FP8_E5M2, KvCacheDtype.parse("fp8_e5m2"));
+        assertThrows(IllegalArgumentException.class, () -> KvCacheDtype.parse("int4"));
+        assertEquals(PagedKvCache.bytesPerToken(2, 8) / 4, PagedKvCache.bytesPerToken(2, 8, KvCacheDtype.FP8_E5M2));
+    }
+
+    private static float[] run(CpuModelRunner runner, PagedKvCache cache, List<StepInput.SeqChunk> seqs) {
+        int n = seqs.stream().mapToInt(s -> s.tokenIds().length).sum();
+        int[] rows = new int[n];
+        for (int i = 0; i < n; i++) {
+            rows[i] = i;
+        }
+        return runner.forward(new StepInput(seqs, rows), cache).clone();
+    }
+
+    /** Prefill 7 tokens then 3 decode steps of sequence A, alone or beside B; returns A's logits of every step. */
+    private static List<float[]> sequenceA(LlamaWeights w, KvCacheDtype dtype, boolean withB) {
+        int vocab = w.config().vocabSize();
+        int[] a = {5, 9, 1, 40, 33, 2, 17, 8, 60, 4}, b = {7, 7, 3, 21, 50, 11, 30, 2, 9, 1, 6};
+        List<float[]> out = new ArrayList<>();
+        try (ComputePool pool = new ComputePool(2);
+             PagedKvCache cache = new PagedKvCache(w.config().numLayers(), 8, 4, w.config().kvDim(), dtype)) {
+            CpuModelRunner runner = new CpuModelRunner(w, pool, 32);
+            int[] ta = {5, 0, 7}, tb = {1, 6, 3, 2};
+            List<StepInput.SeqChunk> first = new ArrayList<>();
+            if (withB) {
+                first.add(new StepInput.SeqChunk(Arrays.copyOf(b, 8), 0, tb));
+            }
+            first.add(new StepInput.SeqChunk(Arrays.copyOf(a, 7), 0, ta));
+            float[] l = run(runner, cache, first);
+            int offA = withB ? 8 : 0;
+            out.add(Arrays.copyOfRange(l, offA * vocab, (offA + 7) * vocab));
+            for (int s = 0; s < 3; s++) {
+                List<StepInput.SeqChunk> step = new ArrayList<>();
+                step.add(new StepInput.SeqChunk(new int[]{a[7 + s]}, 7 + s, ta));
+                if (withB) {
+                    step.add(new StepInput.SeqChunk(new int[]{b[8 + s]}, 8 + s, tb));
+                }
+                out.add(Arrays.copyOf(run(runner, cache, step), vocab));
+            }
+        }
+        return out;
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = KvCacheDtype.class, names = {"BF16", "FP8_E5M2"})
+    void narrowCachesStayCloseToF32AndBatchIndependent(KvCacheDtype dtype) {
+        Path dir = RandomModelWriter.builder().architecture("llama").hidden(64).layers(2).heads(4).kvHeads(2)
+                .intermediate(96).vocab(70).maxPos(64).seed(13).write(tmp.resolve("m"));
+        try (LlamaWeights w = LlamaWeights.load(dir)) {
+            List<float[]> exact = sequenceA(w, KvCacheDtype.F32, false);
+            List<float[]> alone = sequenceA(w, dtype, false), batched = sequenceA(w, dtype, true);
+            double tol = dtype == KvCacheDtype.BF16 ? 0.02 : 0.25;
+            for (int i = 0; i < exact.size(); i++) {
+                assertArrayEquals(alone.get(i), batched.get(i), "logits with a " + dtype + " cache depend on the batch");
+                double scale = 1, worst = 0;
+                for (float x : exact.get(i)) {
+                    scale = Math.max(scale, Math.abs(x));
+                }
+                for (int j = 0; j < exact.get(i).length; j++) {
+                    worst = Math.max(worst, Math.abs(exact.get(i)[j] - alone.get(i)[j]) / scale);
+                }
+                assertTrue(worst < tol, dtype + " step " + i + ": relative logit error " + worst);
+                if (i > 0) {
+                    assertTrue(worst > 0, "the decode steps read rounded K/V, so they should differ a little");
+                }
+            }
+        }
+    }
+}
