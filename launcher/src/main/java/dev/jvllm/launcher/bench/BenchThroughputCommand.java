@@ -1,16 +1,38 @@
 package dev.jvllm.launcher.bench;
 
-import dev.jvllm.worker.bench.ThroughputBenchmark;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jvllm.common.GrpcChannels;
+import dev.jvllm.common.GrpcServers;
+import dev.jvllm.proto.EngineGrpc;
+import dev.jvllm.proto.GenerateRequest;
+import dev.jvllm.proto.GenerateResponse;
+import dev.jvllm.proto.SamplingParams;
+import dev.jvllm.scheduler.SchedulerOptions;
+import dev.jvllm.scheduler.SchedulerService;
+import dev.jvllm.worker.WorkerOptions;
+import dev.jvllm.worker.WorkerService;
+import io.grpc.ManagedChannel;
+import io.grpc.stub.StreamObserver;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 
-/** {@code jvllm bench throughput}: flags as vLLM's {@code vllm bench throughput} (random prompts); the work is {@link ThroughputBenchmark}. */
+/**
+ * {@code jvllm bench throughput}: offline throughput as vLLM's {@code vllm bench throughput} with random prompts.
+ * All requests go to the real engine at once (scheduler and cpu worker in this process, no HTTP), so the figure
+ * includes continuous batching, chunked prefill and KV block accounting exactly as served.
+ */
 @Command(name = "throughput", mixinStandardHelpOptions = true,
-        description = "Offline throughput of N prompts with continuous batching on the CPU engine, in process.")
-public final class BenchThroughputCommand implements Callable<Integer> {
+        description = "Offline throughput of N random prompts through the engine (scheduler + worker), in process.")
+public final class BenchThroughputCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json alone with --load-format dummy).")
     Path model;
 
@@ -38,30 +60,106 @@ public final class BenchThroughputCommand implements Callable<Integer> {
     @Option(names = "--kv-cache-space", defaultValue = "4", paramLabel = "GiB", description = "KV cache size (default: ${DEFAULT-VALUE}).")
     double kvCacheSpace;
 
+    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto, bfloat16 or fp8_e5m2 (default: ${DEFAULT-VALUE}).")
+    String kvCacheDtype;
+
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads (default: all cores).")
     int threads;
-
-    @Option(names = "--threads-bind", description = "Cores to bind compute threads to (default: env VLLM_CPU_OMP_THREADS_BIND).")
-    String threadsBind;
 
     @Option(names = "--block-size", defaultValue = "16", description = "KV cache block size (default: ${DEFAULT-VALUE}).")
     int blockSize;
 
-    @Option(names = "--seed", defaultValue = "0", description = "Seed for prompts and dummy weights.")
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for prompts, sampling and dummy weights.")
     long seed;
-
-    @Option(names = "--kv-cache-dtype", defaultValue = "auto",
-            description = "KV cache storage: auto (float32), bfloat16, fp8_e5m2 (default: ${DEFAULT-VALUE}).")
-    String kvCacheDtype;
 
     @Option(names = "--output-json", paramLabel = "FILE", description = "Write the results as JSON.")
     Path outputJson;
 
     @Override
-    public Integer call() {
-        String bind = threadsBind != null ? threadsBind : System.getenv("VLLM_CPU_OMP_THREADS_BIND");
-        ThroughputBenchmark.run(new ThroughputBenchmark.Options(model, loadFormat, dtype, numPrompts, inputLen, outputLen,
-                maxNumSeqs, maxNumBatchedTokens, kvCacheSpace, threads, bind, blockSize, seed, outputJson, kvCacheDtype), System.out);
+    public Integer call() throws Exception {
+        if (numPrompts < 1 || inputLen < 1 || outputLen < 1) {
+            throw new IllegalArgumentException("--num-prompts, --input-len and --output-len must be >= 1");
+        }
+        WorkerOptions workerOptions = new WorkerOptions(model, 0, kvCacheSpace, threads, seed, dtype, "cpu", null,
+                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
+        String name = "jvllm-bench-" + UUID.randomUUID();
+        try (WorkerService worker = WorkerService.load(workerOptions);
+             GrpcServers workerServer = GrpcServers.inProcess(name, List.of(worker))) {
+            ManagedChannel channel = GrpcChannels.open(GrpcChannels.inProcess(name));
+            SchedulerService engine = new SchedulerService(SchedulerOptions.defaults().withBlockSize(blockSize)
+                    .withMaxNumSeqs(maxNumSeqs).withMaxNumBatchedTokens(maxNumBatchedTokens).withMaxWaitingRequests(0), channel);
+            try {
+                engine.start();
+                int vocab = engine.modelInfo().getVocabSize();
+                if (inputLen + outputLen > engine.modelInfo().getMaxModelLen()) {
+                    throw new IllegalArgumentException("--input-len + --output-len exceed the model length "
+                            + engine.modelInfo().getMaxModelLen());
+                }
+                run(engine, vocab);
+            } finally {
+                engine.close();
+                channel.shutdownNow();
+            }
+        }
         return 0;
+    }
+
+    private void run(SchedulerService engine, int vocab) throws Exception {
+        String engineName = "jvllm-bench-engine-" + UUID.randomUUID();
+        try (GrpcServers engineServer = GrpcServers.inProcess(engineName, List.of(engine))) {
+            ManagedChannel channel = GrpcChannels.open(GrpcChannels.inProcess(engineName));
+            EngineGrpc.EngineStub stub = EngineGrpc.newStub(channel);
+            SplittableRandom random = new SplittableRandom(seed);
+            CountDownLatch done = new CountDownLatch(numPrompts);
+            AtomicLong generated = new AtomicLong();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            long start = System.nanoTime();
+            for (int i = 0; i < numPrompts; i++) {
+                GenerateRequest.Builder req = GenerateRequest.newBuilder().setRequestId("bench-" + i)
+                        .setSampling(SamplingParams.newBuilder().setMaxTokens(outputLen).setIgnoreEos(true)
+                                .setTemperature(1.0f).setSeed(seed + i));
+                for (int t = 0; t < inputLen; t++) {
+                    req.addPromptTokenIds(random.nextInt(vocab));
+                }
+                stub.generate(req.build(), new StreamObserver<>() {
+                    @Override
+                    public void onNext(GenerateResponse r) {
+                        r.getOutputsList().forEach(o -> generated.addAndGet(o.getTokenIdsCount()));
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        failure.compareAndSet(null, t);
+                        done.countDown();
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        done.countDown();
+                    }
+                });
+            }
+            done.await();
+            double seconds = (System.nanoTime() - start) / 1e9;
+            channel.shutdownNow();
+            if (failure.get() != null) {
+                throw new IllegalStateException("a request failed: " + failure.get().getMessage(), failure.get());
+            }
+            long promptTokens = (long) numPrompts * inputLen;
+            System.out.printf("Throughput: %.2f requests/s, %.1f total tokens/s, %.1f output tokens/s%n",
+                    numPrompts / seconds, (promptTokens + generated.get()) / seconds, generated.get() / seconds);
+            System.out.printf("(%d requests, %d prompt tokens, %d generated tokens in %.2f s; preemptions %d)%n",
+                    numPrompts, promptTokens, generated.get(), seconds, engine.stats().getNumPreemptions());
+            if (outputJson != null) {
+                ObjectNode json = new ObjectMapper().createObjectNode();
+                json.put("elapsed_time", seconds);
+                json.put("num_requests", numPrompts);
+                json.put("total_num_tokens", promptTokens + generated.get());
+                json.put("requests_per_second", numPrompts / seconds);
+                json.put("tokens_per_second", (promptTokens + generated.get()) / seconds);
+                json.put("output_tokens_per_second", generated.get() / seconds);
+                new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(outputJson.toFile(), json);
+            }
+        }
     }
 }
