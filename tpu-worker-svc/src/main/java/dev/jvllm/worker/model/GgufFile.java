@@ -64,6 +64,8 @@ public final class GgufFile {
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
     private final MemorySegment file;
     private long pos;
+    private static final int MAX_ARRAY_DEPTH = 64;   // a recursive reader must not overflow its stack on a crafted file
+    private int arrayDepth;
 
     private GgufFile(Path path, MemorySegment file) {
         this.path = path;
@@ -145,10 +147,14 @@ public final class GgufFile {
                 if (n < 0 || n > file.byteSize()) {
                     throw corrupt(what + " has an impossible element count " + n);
                 }
+                if (++arrayDepth > MAX_ARRAY_DEPTH) {
+                    throw corrupt(what + " nests arrays more than " + MAX_ARRAY_DEPTH + " deep");
+                }
                 List<Object> list = new ArrayList<>((int) Math.min(n, 1 << 20));
                 for (long i = 0; i < n; i++) {
                     list.add(value(elemType, key));
                 }
+                arrayDepth--;
                 yield list;
             }
             case 10, 11 -> u64(what);
@@ -203,16 +209,23 @@ public final class GgufFile {
                 throw new ModelLoadException(path + ": tensor '" + info.name() + "' has unsupported GGML type " + info.type()
                         + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
             }
-            long n = 1;
-            for (long d : info.dims()) {
-                n = Math.multiplyExact(n, d);
-            }
             if (info.dims()[0] % type.blockElements != 0) {
                 throw corrupt("tensor '" + info.name() + "': row of " + info.dims()[0] + " is not a whole number of "
                         + type + " blocks");
             }
-            long bytes = n / type.blockElements * type.blockBytes;
-            long start = dataStart + info.offset();
+            long bytes, start;
+            try {
+                long n = 1;
+                for (long d : info.dims()) {
+                    n = Math.multiplyExact(n, d);
+                }
+                bytes = Math.multiplyExact(n / type.blockElements, (long) type.blockBytes);
+                start = Math.addExact(dataStart, info.offset());
+                Math.addExact(start, bytes);
+            } catch (ArithmeticException e) {
+                throw corrupt("tensor '" + info.name() + "' has an impossible size or offset (shape "
+                        + java.util.Arrays.toString(info.dims()) + ", offset " + info.offset() + ")");
+            }
             if (info.offset() < 0 || start + bytes > file.byteSize()) {
                 throw corrupt("tensor '" + info.name() + "' (" + bytes + " bytes at " + start + ") lies past the end of the file ("
                         + file.byteSize() + " bytes): truncated?");

@@ -28,6 +28,18 @@ final class GgufModel {
         int kvHeads = intKey(g, "llama.attention.head_count_kv", heads);
         int inter = intKey(g, "llama.feed_forward_length", null);
         int maxPos = intKey(g, "llama.context_length", 2048);
+        if (hidden <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || inter <= 0 || maxPos <= 0) {
+            throw new ModelLoadException(g.path() + ": GGUF sizes must be positive (embedding_length " + hidden + ", block_count "
+                    + layers + ", head_count " + heads + ", head_count_kv " + kvHeads + ", feed_forward_length " + inter
+                    + ", context_length " + maxPos + ")");
+        }
+        if (layers > g.tensors().size()) {   // each block has several tensors; also keeps a lie from sizing a huge array
+            throw new ModelLoadException(g.path() + ": block_count " + layers + " but only " + g.tensors().size() + " tensors");
+        }
+        if (heads % kvHeads != 0 || hidden % heads != 0 || hidden / heads % 2 != 0) {
+            throw new ModelLoadException(g.path() + ": head_count " + heads + " / head_count_kv " + kvHeads
+                    + " do not divide embedding_length " + hidden + " into even heads");
+        }
         int headDim = hidden / heads;
         int ropeDims = intKey(g, "llama.rope.dimension_count", headDim);
         if (ropeDims != headDim) {
@@ -116,7 +128,10 @@ final class GgufModel {
     private static int intKey(GgufFile g, String key, Integer dflt) {
         Object v = g.metadata().get(key);
         if (v instanceof Long l) {
-            return Math.toIntExact(l);
+            if (l != l.intValue()) {
+                throw new ModelLoadException(g.path() + ": GGUF metadata " + key + " = " + l + " is out of range");
+            }
+            return l.intValue();
         }
         if (v == null && dflt != null) {
             return dflt;
