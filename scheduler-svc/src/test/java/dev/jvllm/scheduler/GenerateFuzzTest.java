@@ -75,7 +75,12 @@ class GenerateFuzzTest {
                 }
             }
             assertTrue(completed > 40 && rejected > 50, "completed " + completed + ", rejected " + rejected);
+            // The last response reaches the client before the engine loop's bookkeeping of that step ends: wait for idle.
             EngineStats s = engine.getStats(StatsRequest.getDefaultInstance());
+            for (int i = 0; i < 200 && s.getNumRunning() + s.getNumWaiting() > 0; i++) {
+                Thread.sleep(10);
+                s = engine.getStats(StatsRequest.getDefaultInstance());
+            }
             assertEquals(0, s.getNumRunning() + s.getNumWaiting());
             assertEquals(s.getNumTotalBlocks(), s.getNumFreeBlocks());
             assertTrue(s.getWorkerConnected());

@@ -322,7 +322,7 @@ class SchedulerServiceTest {
         List<GenerateResponse> after = new ArrayList<>();
         blocking.generate(request("after", 10, SamplingParams.newBuilder().setMaxTokens(3).setIgnoreEos(true))).forEachRemaining(after::add);
         assertTrue(after.getLast().getFinished());
-        assertEquals(0, stats().getNumRunning() + stats().getNumWaiting());
+        await("idle", () -> stats().getNumRunning() + stats().getNumWaiting() == 0);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.jvllm.worker;
 
+import dev.jvllm.common.testing.SharedData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jvllm.proto.DescribeRequest;
@@ -38,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * cpu one (with the reference StableHLO interpreter standing in for the device).
  */
 class WorkerDeviceSelectionTest {
-    static final Path MODEL = Path.of("/work/shared/models/stories260K");
+    static final Path MODEL = SharedData.stories260K();
 
     @TempDir
     Path tmp;

@@ -1,5 +1,6 @@
 package dev.jvllm.worker.cpu;
 
+import dev.jvllm.common.testing.SharedData;
 import dev.jvllm.worker.model.LlamaWeights;
 import dev.jvllm.worker.model.RandomModelWriter;
 
@@ -26,7 +27,7 @@ public final class RunnerBenchmark {
         String shape = System.getProperty("shape", "smollm2-135m");
         Path dir = Path.of(System.getProperty("java.io.tmpdir"), "jvllm-bench-" + shape + "-" + dtype);
         if (!Files.exists(dir.resolve("model.safetensors"))) {
-            RandomModelWriter.fromConfig(Path.of("/work/shared/models/shapes", shape, "config.json"))
+            RandomModelWriter.fromConfig(SharedData.model("shapes/" + shape).resolve("config.json"))
                     .dtype(dtype).seed(1).write(dir);
         }
         int threads = Integer.getInteger("threads", Runtime.getRuntime().availableProcessors());

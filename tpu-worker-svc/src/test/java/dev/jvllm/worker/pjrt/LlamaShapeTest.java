@@ -1,5 +1,6 @@
 package dev.jvllm.worker.pjrt;
 
+import dev.jvllm.common.testing.SharedData;
 import dev.jvllm.worker.model.ModelConfig;
 import dev.jvllm.worker.model.ModelLoadException;
 import org.junit.jupiter.api.Test;
@@ -15,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class LlamaShapeTest {
 
     static LlamaShape shape(String name) {
-        return LlamaShape.of(ModelConfig.read(Path.of("/work/shared/models/shapes", name)));
+        return LlamaShape.of(ModelConfig.read(SharedData.model("shapes/" + name)));
     }
 
     @Test
@@ -45,7 +46,7 @@ class LlamaShapeTest {
 
     @Test
     void readsTheRealTinyModel() {
-        LlamaShape s = LlamaShape.of(ModelConfig.read(Path.of("/work/shared/models/stories260K")));
+        LlamaShape s = LlamaShape.of(ModelConfig.read(SharedData.stories260K()));
         assertEquals(64, s.hidden());
         assertEquals(8, s.headDim());
         assertTrue(s.tiedEmbeddings());

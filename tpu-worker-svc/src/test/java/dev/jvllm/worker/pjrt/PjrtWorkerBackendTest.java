@@ -1,5 +1,6 @@
 package dev.jvllm.worker.pjrt;
 
+import dev.jvllm.common.testing.SharedData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jvllm.proto.SamplingParams;
@@ -24,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class PjrtWorkerBackendTest {
 
-    static final Path MODEL = Path.of("/work/shared/models/stories260K");
+    static final Path MODEL = SharedData.stories260K();
     static final int GENERATE = 6;
 
     static PjrtWorkerBackend.Options options(Path cacheDir) {

@@ -1,5 +1,6 @@
 package dev.jvllm.worker.pjrt;
 
+import dev.jvllm.common.testing.SharedData;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jvllm.proto.ScheduledSeq;
@@ -25,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class Stories260kGoldenTest {
 
-    static final Path MODEL = Path.of("/work/shared/models/stories260K");
+    static final Path MODEL = SharedData.stories260K();
     static final int BLOCK = 16, NUM_BLOCKS = 4, GENERATE = 12;
 
     @Test
