@@ -15,6 +15,7 @@ public final class Main implements Runnable {
         configureLogging();
         int code = new CommandLine(new Main())
                 .setCaseInsensitiveEnumValuesAllowed(true)
+                .setExecutionExceptionHandler(Main::reportStartupFailure)
                 .execute(args);
         if (code != 0) {
             System.exit(code);
@@ -36,6 +37,24 @@ public final class Main implements Runnable {
         if (System.getProperty(key) == null) {
             System.setProperty(key, value);
         }
+    }
+
+    /**
+     * A model that cannot load or a flag that cannot work is the user's to fix: say what and where in one line
+     * (with its causes), not a stack trace. JVLLM_DEBUG=1 prints the trace too.
+     */
+    private static int reportStartupFailure(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
+        StringBuilder message = new StringBuilder("jvllm: error: ").append(e.getMessage());
+        for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+            if (cause.getMessage() != null && !message.toString().contains(cause.getMessage())) {
+                message.append(": ").append(cause.getMessage());
+            }
+        }
+        cmd.getErr().println(message);
+        if ("1".equals(System.getenv("JVLLM_DEBUG"))) {
+            e.printStackTrace(cmd.getErr());
+        }
+        return 1;
     }
 
     @Override
