@@ -5,21 +5,19 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The four roles as separate JVMs on loopback ports (the topology compose and Kubernetes run), started with
- * this test JVM's class path and {@code Main serve --role ...}; each role's output goes to a log file.
+ * this test JVM's class path and {@code Main serve --role ...} ({@link ServeProcess}); each role logs to a file.
  */
 final class RoleProcesses implements AutoCloseable {
     final Path logDir;
     final int worker = freePort(), tokenizer = freePort(), scheduler = freePort(), gateway = freePort();
-    private final List<Process> processes = new ArrayList<>();
+    private final List<ServeProcess> processes = new ArrayList<>();
     private final Map<String, String> env;
 
     private RoleProcesses(Map<String, String> env) throws IOException {
@@ -47,27 +45,15 @@ final class RoleProcesses implements AutoCloseable {
     }
 
     private void launch(String name, String... serveArgs) throws IOException {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.addAll(Arrays.asList(System.getProperty("jvllm.jvm.flags",
-                "--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED").trim().split("\\s+")));
-        cmd.add("-Xmx512m");
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(Main.class.getName());
-        cmd.add("serve");
-        cmd.addAll(Arrays.asList(serveArgs));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(logDir.resolve(name + ".log").toFile());
-        pb.environment().putAll(env);
-        processes.add(pb.start());
+        processes.add(ServeProcess.start(logDir, name, env, serveArgs));
     }
 
     private void awaitHealthy() throws Exception {
         Http http = new Http(gateway);
         for (int i = 0; i < 1200; i++) {
-            for (Process p : processes) {
+            for (ServeProcess p : processes) {
                 if (!p.isAlive()) {
-                    fail("a role exited early (exit " + p.exitValue() + "); logs:\n" + logs());
+                    fail("the " + p.name + " role exited early; logs:\n" + logs());
                 }
             }
             try {
@@ -82,14 +68,8 @@ final class RoleProcesses implements AutoCloseable {
         fail("four-process deployment did not become healthy; logs:\n" + logs());
     }
 
-    String logs() throws IOException {
-        StringBuilder sb = new StringBuilder();
-        try (var files = Files.list(logDir)) {
-            for (Path f : files.sorted().toList()) {
-                sb.append("== ").append(f.getFileName()).append('\n').append(Files.readString(f));
-            }
-        }
-        return sb.toString();
+    String logs() {
+        return ServeProcess.logs(processes);
     }
 
     static int freePort() throws IOException {
@@ -100,13 +80,8 @@ final class RoleProcesses implements AutoCloseable {
 
     @Override
     public void close() throws InterruptedException {
-        for (Process p : processes.reversed()) {
-            p.destroy();
-        }
-        for (Process p : processes) {
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-            }
+        for (ServeProcess p : processes.reversed()) {
+            p.close();
         }
     }
 }

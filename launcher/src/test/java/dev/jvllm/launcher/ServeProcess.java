@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -25,6 +26,11 @@ final class ServeProcess implements AutoCloseable {
     }
 
     static ServeProcess start(Path logDir, String name, String... serveArgs) throws IOException {
+        return start(logDir, name, Map.of(), serveArgs);
+    }
+
+    /** As {@link #start(Path, String, String...)} with extra environment variables (e.g. OTEL_*). */
+    static ServeProcess start(Path logDir, String name, Map<String, String> env, String... serveArgs) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(Arrays.asList(System.getProperty("jvllm.jvm.flags",
@@ -36,8 +42,10 @@ final class ServeProcess implements AutoCloseable {
         cmd.add("serve");
         cmd.addAll(Arrays.asList(serveArgs));
         Path log = logDir.resolve(name + ".log");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.environment().putAll(env);
+        Process p = pb.start();
         return new ServeProcess(name, log, p);
     }
 

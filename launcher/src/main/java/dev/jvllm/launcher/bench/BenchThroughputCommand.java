@@ -15,9 +15,9 @@ import dev.jvllm.worker.WorkerService;
 import io.grpc.ManagedChannel;
 import io.grpc.stub.StreamObserver;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.UUID;
@@ -33,14 +33,8 @@ import java.util.concurrent.atomic.AtomicReference;
 @Command(name = "throughput", mixinStandardHelpOptions = true,
         description = "Offline throughput of N random prompts through the engine (scheduler + worker), in process.")
 public final class BenchThroughputCommand implements java.util.concurrent.Callable<Integer> {
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model directory (config.json alone with --load-format dummy).")
-    Path model;
-
-    @Option(names = "--load-format", defaultValue = "auto", description = "auto or dummy (default: ${DEFAULT-VALUE}).")
-    String loadFormat;
-
-    @Option(names = "--dtype", defaultValue = "auto", description = "Weights dtype for dummy weights (default: ${DEFAULT-VALUE}).")
-    String dtype;
+    @Mixin
+    EngineBenchOptions opts;
 
     @Option(names = "--num-prompts", defaultValue = "100", description = "Requests (default: ${DEFAULT-VALUE}).")
     int numPrompts;
@@ -60,33 +54,18 @@ public final class BenchThroughputCommand implements java.util.concurrent.Callab
     @Option(names = "--kv-cache-space", defaultValue = "4", paramLabel = "GiB", description = "KV cache size (default: ${DEFAULT-VALUE}).")
     double kvCacheSpace;
 
-    @Option(names = "--kv-cache-dtype", defaultValue = "auto", description = "auto, bfloat16 or fp8_e5m2 (default: ${DEFAULT-VALUE}).")
-    String kvCacheDtype;
-
-    @Option(names = "--threads", defaultValue = "0", description = "Compute threads (default: all cores).")
-    int threads;
-
-    @Option(names = "--block-size", defaultValue = "16", description = "KV cache block size (default: ${DEFAULT-VALUE}).")
-    int blockSize;
-
-    @Option(names = "--seed", defaultValue = "0", description = "Seed for prompts, sampling and dummy weights.")
-    long seed;
-
-    @Option(names = "--output-json", paramLabel = "FILE", description = "Write the results as JSON.")
-    Path outputJson;
-
     @Override
     public Integer call() throws Exception {
         if (numPrompts < 1 || inputLen < 1 || outputLen < 1) {
             throw new IllegalArgumentException("--num-prompts, --input-len and --output-len must be >= 1");
         }
-        WorkerOptions workerOptions = new WorkerOptions(model, 0, kvCacheSpace, threads, seed, dtype, "cpu", null,
-                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
+        WorkerOptions workerOptions = new WorkerOptions(opts.model, 0, kvCacheSpace, opts.threads, opts.seed, opts.dtype, "cpu", null,
+                maxNumBatchedTokens, maxNumSeqs, opts.loadFormat, opts.kvCacheDtype);
         String name = "jvllm-bench-" + UUID.randomUUID();
         try (WorkerService worker = WorkerService.load(workerOptions);
              GrpcServers workerServer = GrpcServers.inProcess(name, List.of(worker))) {
             ManagedChannel channel = GrpcChannels.open(GrpcChannels.inProcess(name));
-            SchedulerService engine = new SchedulerService(SchedulerOptions.defaults().withBlockSize(blockSize)
+            SchedulerService engine = new SchedulerService(SchedulerOptions.defaults().withBlockSize(opts.blockSize)
                     .withMaxNumSeqs(maxNumSeqs).withMaxNumBatchedTokens(maxNumBatchedTokens).withMaxWaitingRequests(0), channel);
             try {
                 engine.start();
@@ -109,7 +88,7 @@ public final class BenchThroughputCommand implements java.util.concurrent.Callab
         try (GrpcServers engineServer = GrpcServers.inProcess(engineName, List.of(engine))) {
             ManagedChannel channel = GrpcChannels.open(GrpcChannels.inProcess(engineName));
             EngineGrpc.EngineStub stub = EngineGrpc.newStub(channel);
-            SplittableRandom random = new SplittableRandom(seed);
+            SplittableRandom random = new SplittableRandom(opts.seed);
             CountDownLatch done = new CountDownLatch(numPrompts);
             AtomicLong generated = new AtomicLong();
             AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -117,7 +96,7 @@ public final class BenchThroughputCommand implements java.util.concurrent.Callab
             for (int i = 0; i < numPrompts; i++) {
                 GenerateRequest.Builder req = GenerateRequest.newBuilder().setRequestId("bench-" + i)
                         .setSampling(SamplingParams.newBuilder().setMaxTokens(outputLen).setIgnoreEos(true)
-                                .setTemperature(1.0f).setSeed(seed + i));
+                                .setTemperature(1.0f).setSeed(opts.seed + i));
                 for (int t = 0; t < inputLen; t++) {
                     req.addPromptTokenIds(random.nextInt(vocab));
                 }
@@ -150,7 +129,7 @@ public final class BenchThroughputCommand implements java.util.concurrent.Callab
                     numPrompts / seconds, (promptTokens + generated.get()) / seconds, generated.get() / seconds);
             System.out.printf("(%d requests, %d prompt tokens, %d generated tokens in %.2f s; preemptions %d)%n",
                     numPrompts, promptTokens, generated.get(), seconds, engine.stats().getNumPreemptions());
-            if (outputJson != null) {
+            if (opts.outputJson != null) {
                 ObjectNode json = new ObjectMapper().createObjectNode();
                 json.put("elapsed_time", seconds);
                 json.put("num_requests", numPrompts);
@@ -158,7 +137,7 @@ public final class BenchThroughputCommand implements java.util.concurrent.Callab
                 json.put("requests_per_second", numPrompts / seconds);
                 json.put("tokens_per_second", (promptTokens + generated.get()) / seconds);
                 json.put("output_tokens_per_second", generated.get() / seconds);
-                new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(outputJson.toFile(), json);
+                new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(opts.outputJson.toFile(), json);
             }
         }
     }
