@@ -166,7 +166,7 @@ abstract class GenerationHandler implements GenerationStream.Listener, HttpExcha
     private void start(List<Prompt> prompts, List<TokenIds> badWords) {
         if (!exchange.isOpen() || cancelled) return;
         for (Prompt pr : prompts) {
-            if (pr.ids().isEmpty()) throw OpenAiException.badRequest("The prompt cannot be empty.", inputParam());
+            if (pr.ids().isEmpty()) throw OpenAiException.badRequest("The prompt cannot be empty.", inputName());
             checkContextLength(pr.ids().size(), spec.maxTokens(), model.maxModelLen());
         }
         SamplingParams sampling = badWords.isEmpty() ? spec.sampling()
@@ -180,7 +180,7 @@ abstract class GenerationHandler implements GenerationStream.Listener, HttpExcha
                     .setPriority(spec.priority())
                     .setCacheSalt(spec.cacheSalt())
                     .build();
-            streams.add(new GenerationStream(engine, tokenizer, req, pr.text(), spec, model.eosTokenIds(),
+            streams.add(new GenerationStream(i, engine, tokenizer, req, pr.text(), spec, model.eosTokenIds(),
                     exchange::isWritable, services.metrics().forModel(model).startRequest(req.getRequestId(), arrivalNanos), this));
         }
         if (spec.stream()) {
@@ -193,15 +193,13 @@ abstract class GenerationHandler implements GenerationStream.Listener, HttpExcha
         }
     }
 
-    String inputParam() { return inputName().equals("messages") ? "messages" : "prompt"; }
-
     // ---- GenerationStream.Listener ----
 
     @Override
     public void onProgress(GenerationStream stream, GenerationStream.Choice c, String delta, List<LogprobEntry> logprobs,
                            boolean finished) {
         if (failed || cancelled) return;
-        int index = streams.indexOf(stream) * spec.n() + c.index;
+        int index = stream.promptIndex() * spec.n() + c.index;
         ObjectNode chunk = chunkHeader();
         chunk.putArray("choices").add(streamChoice(index, c, delta, logprobs, finished));
         if (spec.includeUsage() && spec.continuousUsageStats()) chunk.set("usage", usage());
@@ -254,12 +252,7 @@ abstract class GenerationHandler implements GenerationStream.Listener, HttpExcha
     // ---- shapes ----
 
     ObjectNode chunkHeader() {
-        ObjectNode o = JSON.objectNode();
-        o.put("id", responseId);
-        o.put("object", chunkObject());
-        o.put("created", created);
-        o.put("model", modelName);
-        return o;
+        return responseHeader(chunkObject());
     }
 
     ObjectNode responseHeader(String object) {

@@ -65,7 +65,6 @@ final class GenerationStream {
         boolean finished;
 
         // Internal state.
-        private final int prefixLength;
         private final ArrayDeque<PendingToken> pending = new ArrayDeque<>();
         private final ArrayDeque<PendingToken> awaitingDecode = new ArrayDeque<>();
         private ClientCallStreamObserver<DecodeStreamRequest> decode;
@@ -75,9 +74,8 @@ final class GenerationStream {
         private int logprobsEmitted;
         private int stopSearchFloor;
 
-        Choice(int index, int prefixLength) {
+        Choice(int index) {
             this.index = index;
-            this.prefixLength = prefixLength;
         }
 
         String text() { return text.toString(); }
@@ -104,6 +102,8 @@ final class GenerationStream {
 
     private static final int MAX_PENDING_TOKENS = 64;
 
+    /** Position of this prompt in the request: choices are numbered prompt-major, then n. */
+    private final int promptIndex;
     private final EngineGrpc.EngineStub engine;
     private final TokenizerGrpc.TokenizerStub tokenizer;
     private final GenerateRequest request;
@@ -116,6 +116,8 @@ final class GenerationStream {
     private final int holdBack;
     private final int maxStopLength;
     private final int minTokens;
+    /** Length of the echoed prompt text every choice's text starts with. */
+    private final int echoLength;
     /** Token id -> readable text, from IdsToTokens. */
     private final Map<Integer, String> tokenTexts = new HashMap<>();
 
@@ -131,9 +133,10 @@ final class GenerationStream {
     private List<TokenLogprobs> promptLogprobs = List.of();
     private List<LogprobEntry> promptEntries = List.of();
 
-    GenerationStream(EngineGrpc.EngineStub engine, TokenizerGrpc.TokenizerStub tokenizer, GenerateRequest request,
+    GenerationStream(int promptIndex, EngineGrpc.EngineStub engine, TokenizerGrpc.TokenizerStub tokenizer, GenerateRequest request,
                      String echoPrefix, GenerationSpec spec, Set<Integer> eosTokenIds, BooleanSupplier writable,
                      VllmMetrics.RequestTimer timer, Listener listener) {
+        this.promptIndex = promptIndex;
         this.timer = timer;
         this.engine = engine;
         this.tokenizer = tokenizer;
@@ -148,8 +151,9 @@ final class GenerationStream {
         this.holdBack = spec.includeStopStrInOutput() || maxStopLength == 0 ? 0 : maxStopLength - 1;
         this.choices = new Choice[spec.n()];
         String prefix = spec.echo() && echoPrefix != null ? echoPrefix : "";
+        this.echoLength = prefix.length();
         for (int i = 0; i < choices.length; i++) {
-            choices[i] = new Choice(i, prefix.length());
+            choices[i] = new Choice(i);
             choices[i].text.append(prefix);
             choices[i].stopSearchFloor = prefix.length();
         }
@@ -158,6 +162,8 @@ final class GenerationStream {
     }
 
     List<Choice> choices() { return List.of(choices); }
+
+    int promptIndex() { return promptIndex; }
 
     int promptTokens() { return promptIds.size(); }
 
@@ -432,7 +438,7 @@ final class GenerationStream {
         // that the prompt text lacks, so they share offset 0 with the first real character.
         int total = 0;
         for (int id : promptIds) total += tokenString(id).length();
-        int offset = choices[0].prefixLength - total;
+        int offset = echoLength - total;
         for (int i = 0; i < promptIds.size(); i++) {
             int id = promptIds.get(i);
             String tok = tokenString(id);

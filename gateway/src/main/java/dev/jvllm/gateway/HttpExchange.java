@@ -3,6 +3,7 @@ package dev.jvllm.gateway;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufOutputStream;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -18,6 +19,7 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -26,6 +28,7 @@ import java.nio.charset.StandardCharsets;
  */
 final class HttpExchange {
     static final String REQUEST_ID_HEADER = "X-Request-Id";
+    private static final byte[] DATA = "data: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] DONE = "data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII);
 
     /** What the router must do when a request in flight is interrupted or can continue. */
@@ -152,9 +155,16 @@ final class HttpExchange {
 
     void sendEvent(JsonNode event) {
         if (finished || !streaming) return;
-        byte[] json = toBytes(event);
-        ByteBuf buf = ctx.alloc().buffer(json.length + 8);
-        buf.writeBytes("data: ".getBytes(StandardCharsets.US_ASCII)).writeBytes(json).writeByte('\n').writeByte('\n');
+        // One event per token: serialize straight into the pooled buffer, no intermediate byte[].
+        ByteBuf buf = ctx.alloc().buffer();
+        try {
+            buf.writeBytes(DATA);
+            RequestParser.MAPPER.writeValue((java.io.OutputStream) new ByteBufOutputStream(buf), event);
+            buf.writeByte('\n').writeByte('\n');
+        } catch (IOException | RuntimeException e) {
+            buf.release();
+            throw e instanceof RuntimeException r ? r : new IllegalStateException(e);
+        }
         ctx.writeAndFlush(new DefaultHttpContent(buf));
     }
 
