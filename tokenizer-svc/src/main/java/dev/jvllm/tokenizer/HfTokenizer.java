@@ -1,8 +1,8 @@
 package dev.jvllm.tokenizer;
 
-import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.huggingface.tokenizers.jni.CharSpan;
+import ai.djl.huggingface.tokenizers.jni.TokenizersLibrary;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
@@ -175,11 +175,22 @@ final class HfTokenizer implements AutoCloseable {
 
     record Encoded(int[] ids, int[] offsets) {}
 
-    /** Encodes {@code text}; offsets are the start of each token in {@code text} as UTF-16 indices. */
+    /**
+     * Encodes {@code text}; offsets are the start of each token in {@code text} in Unicode code points (as the
+     * Rust library reports them, clamped to the text). Reads only ids and spans from the native encoding:
+     * {@link HuggingFaceTokenizer#encode} also copies out token strings, type ids, masks and word ids (eight
+     * more native calls and a String per token) that nothing here uses.
+     */
     Encoded encode(String text, boolean addSpecialTokens) {
-        Encoding enc = tokenizer.encode(text, addSpecialTokens, false);
-        long[] ids = enc.getIds();
-        CharSpan[] spans = enc.getCharTokenSpans();
+        long encoding = TokenizersLibrary.LIB.encode(tokenizer.getHandle(), text, addSpecialTokens);
+        long[] ids;
+        CharSpan[] spans;
+        try {
+            ids = TokenizersLibrary.LIB.getTokenIds(encoding);
+            spans = TokenizersLibrary.LIB.getTokenCharSpans(encoding);
+        } finally {
+            TokenizersLibrary.LIB.deleteEncoding(encoding);
+        }
         int[] out = new int[ids.length];
         int[] offsets = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {

@@ -337,15 +337,18 @@ public final class TokenizerService extends TokenizerGrpc.TokenizerImplBase impl
 
     private int[] checkedIds(List<Integer> ids) {
         int[] out = new int[ids.size()];
-        List<Integer> bad = new ArrayList<>();
+        List<Integer> bad = null; // built only on error: this runs for every DecodeStream message
         for (int i = 0; i < out.length; i++) {
             int id = ids.get(i);
             if (!tokenizer.isValidId(id)) {
+                if (bad == null) {
+                    bad = new ArrayList<>();
+                }
                 bad.add(id);
             }
             out[i] = id;
         }
-        if (!bad.isEmpty()) {
+        if (bad != null) {
             throw invalid("token ids out of range [0, " + tokenizer.vocabSize() + "): "
                     + bad.subList(0, Math.min(bad.size(), 8)));
         }

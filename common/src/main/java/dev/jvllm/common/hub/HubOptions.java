@@ -116,27 +116,6 @@ public record HubOptions(
                 DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF, DEFAULT_STALL_TIMEOUT);
     }
 
-    public HubOptions withEndpoint(URI endpoint) {
-        return new HubOptions(endpoint, token, tokenSource, cacheDir, offline, parallelDownloads, progress, maxAttempts, retryBackoff, stallTimeout);
-    }
-
-    /** A token given explicitly (e.g. by a flag); {@code source} names it in error messages. */
-    public HubOptions withToken(String token, String source) {
-        return new HubOptions(endpoint, token, source, cacheDir, offline, parallelDownloads, progress, maxAttempts, retryBackoff, stallTimeout);
-    }
-
-    public HubOptions withCacheDir(Path cacheDir) {
-        return new HubOptions(endpoint, token, tokenSource, cacheDir, offline, parallelDownloads, progress, maxAttempts, retryBackoff, stallTimeout);
-    }
-
-    public HubOptions withOffline(boolean offline) {
-        return new HubOptions(endpoint, token, tokenSource, cacheDir, offline, parallelDownloads, progress, maxAttempts, retryBackoff, stallTimeout);
-    }
-
-    public HubOptions withParallelDownloads(int parallelDownloads) {
-        return new HubOptions(endpoint, token, tokenSource, cacheDir, offline, parallelDownloads, progress, maxAttempts, retryBackoff, stallTimeout);
-    }
-
     public HubOptions withProgress(ProgressMode progress) {
         return new HubOptions(endpoint, token, tokenSource, cacheDir, offline, parallelDownloads, progress, maxAttempts, retryBackoff, stallTimeout);
     }

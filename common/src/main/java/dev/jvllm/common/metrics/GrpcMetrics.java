@@ -44,7 +44,7 @@ public final class GrpcMetrics {
                 .labelNames("grpc_type", "grpc_service", "grpc_method", "grpc_code").withoutExemplars().register(registry);
         serverLatency = Histogram.builder().name("grpc_server_handling_seconds").unit(Unit.SECONDS)
                 .help("Time from the start of an RPC to its close, on the server.")
-                .classicOnly().classicUpperBounds(LATENCY_BUCKETS).withoutExemplars()
+                .classicOnly().classicUpperBounds(LATENCY_BUCKETS)
                 .labelNames("grpc_type", "grpc_service", "grpc_method").withoutExemplars().register(registry);
         clientStarted = Counter.builder().name("grpc_client_started_total").help("RPCs started by this process's clients.")
                 .labelNames("grpc_type", "grpc_service", "grpc_method").withoutExemplars().register(registry);
@@ -52,7 +52,7 @@ public final class GrpcMetrics {
                 .labelNames("grpc_type", "grpc_service", "grpc_method", "grpc_code").withoutExemplars().register(registry);
         clientLatency = Histogram.builder().name("grpc_client_handling_seconds").unit(Unit.SECONDS)
                 .help("Time from the start of an RPC to its close, on the client.")
-                .classicOnly().classicUpperBounds(LATENCY_BUCKETS).withoutExemplars()
+                .classicOnly().classicUpperBounds(LATENCY_BUCKETS)
                 .labelNames("grpc_type", "grpc_service", "grpc_method").withoutExemplars().register(registry);
     }
 

@@ -1,6 +1,7 @@
 package dev.jvllm.common.metrics;
 
 import dev.jvllm.proto.EngineStats;
+import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
 import io.prometheus.metrics.core.metrics.CounterWithCallback;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -35,15 +36,16 @@ public final class VllmMetrics {
 
     private final String modelName;
     private final PrometheusRegistry registry;
-    private final Histogram timeToFirstToken;
-    private final Histogram interTokenLatency;
-    private final Histogram timePerOutputToken;
-    private final Histogram e2eLatency;
-    private final Histogram queueTime;
-    private final Histogram prefillTime;
-    private final Histogram decodeTime;
-    private final Histogram promptTokens;
-    private final Histogram generationTokens;
+    // The one model_name series of each per-request histogram, looked up once: observed per token.
+    private final DistributionDataPoint timeToFirstToken;
+    private final DistributionDataPoint interTokenLatency;
+    private final DistributionDataPoint timePerOutputToken;
+    private final DistributionDataPoint e2eLatency;
+    private final DistributionDataPoint queueTime;
+    private final DistributionDataPoint prefillTime;
+    private final DistributionDataPoint decodeTime;
+    private final DistributionDataPoint promptTokens;
+    private final DistributionDataPoint generationTokens;
 
     private volatile EngineStats stats = EngineStats.getDefaultInstance();
     private final ArrayDeque<Sample> samples = new ArrayDeque<>(); // guarded by itself
@@ -197,9 +199,9 @@ public final class VllmMetrics {
             if (newTokens <= 0) return;
             if (firstTokenNanos < 0) {
                 firstTokenNanos = now;
-                timeToFirstToken.labelValues(modelName).observe((now - arrivalNanos) / 1e9);
+                timeToFirstToken.observe((now - arrivalNanos) / 1e9);
             } else {
-                interTokenLatency.labelValues(modelName).observe((now - lastTokenNanos) / 1e9);
+                interTokenLatency.observe((now - lastTokenNanos) / 1e9);
             }
             lastTokenNanos = now;
         }
@@ -219,15 +221,15 @@ public final class VllmMetrics {
                     queuedSeconds, prefill, decode, finishReason);
             if (finished) return summary;
             finished = true;
-            e2eLatency.labelValues(modelName).observe(e2e);
-            promptTokens.labelValues(modelName).observe(promptTokenCount);
-            generationTokens.labelValues(modelName).observe(generationTokenCount);
-            if (!Double.isNaN(queuedSeconds)) queueTime.labelValues(modelName).observe(queuedSeconds);
-            if (!Double.isNaN(prefill)) prefillTime.labelValues(modelName).observe(prefill);
+            e2eLatency.observe(e2e);
+            promptTokens.observe(promptTokenCount);
+            generationTokens.observe(generationTokenCount);
+            if (!Double.isNaN(queuedSeconds)) queueTime.observe(queuedSeconds);
+            if (!Double.isNaN(prefill)) prefillTime.observe(prefill);
             if (!Double.isNaN(decode)) {
-                decodeTime.labelValues(modelName).observe(decode);
+                decodeTime.observe(decode);
                 if (generationTokenCount > 1)
-                    timePerOutputToken.labelValues(modelName).observe(decode / (generationTokenCount - 1));
+                    timePerOutputToken.observe(decode / (generationTokenCount - 1));
             }
             return summary;
         }
@@ -243,29 +245,32 @@ public final class VllmMetrics {
                 .callback(cb -> cb.call(value.applyAsLong(stats), modelName)).register(registry);
     }
 
-    private Histogram histogram(String name, String help, double[] buckets) {
+    private DistributionDataPoint histogram(String name, String help, double[] buckets) {
         Histogram h = Histogram.builder().name(name).help(help).labelNames("model_name")
                 .classicOnly().classicUpperBounds(buckets).withoutExemplars().register(registry);
-        h.labelValues(modelName); // exposed (all zero) before the first request, as vLLM does
-        return h;
+        return h.labelValues(modelName); // exposed (all zero) before the first request, as vLLM does
     }
 
     /** vllm:iteration_tokens_total: a histogram the engine keeps (EngineStats.iteration_tokens_*), reported as is. */
     private final class IterationTokens implements Collector {
         private static final String NAME = "vllm:iteration_tokens_total";
+        private static final double[] BOUNDS = withInf(VllmBuckets.ITERATION_TOKENS);
+
+        private static double[] withInf(double[] bounds) {
+            double[] out = java.util.Arrays.copyOf(bounds, bounds.length + 1);
+            out[bounds.length] = Double.POSITIVE_INFINITY;
+            return out;
+        }
 
         @Override
         public MetricSnapshot collect() {
             EngineStats s = stats;
-            double[] bounds = new double[VllmBuckets.ITERATION_TOKENS.length + 1];
-            System.arraycopy(VllmBuckets.ITERATION_TOKENS, 0, bounds, 0, VllmBuckets.ITERATION_TOKENS.length);
-            bounds[bounds.length - 1] = Double.POSITIVE_INFINITY;
-            long[] counts = new long[bounds.length];
+            long[] counts = new long[BOUNDS.length];
             for (int i = 0; i < Math.min(counts.length, s.getIterationTokensBucketsCount()); i++)
                 counts[i] = s.getIterationTokensBuckets(i);
             return HistogramSnapshot.builder().name(NAME).help("Histogram of number of tokens per engine_step.")
                     .dataPoint(HistogramSnapshot.HistogramDataPointSnapshot.builder()
-                            .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, counts))
+                            .classicHistogramBuckets(ClassicHistogramBuckets.of(BOUNDS, counts))
                             .sum(s.getIterationTokensSum())
                             .labels(Labels.of("model_name", modelName))
                             .build())
