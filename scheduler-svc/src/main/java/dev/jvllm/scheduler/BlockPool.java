@@ -82,10 +82,6 @@ final class BlockPool {
         cached.clear();
     }
 
-    int numCached() {
-        return cached.size();
-    }
-
     private void evictHash(KvBlock b) {
         if (b.hash != null) {
             cached.remove(b.hash, b);

@@ -40,11 +40,7 @@ final class EngineLoop implements Runnable {
     }
 
     /** {@code traceParent}: the Generate call's span context when tracing, else null. */
-    record Submit(GenerateRequest request, long arrivalNanos, ResponseStream stream, Context traceParent) implements Command {
-        Submit(GenerateRequest request, long arrivalNanos, ResponseStream stream) {
-            this(request, arrivalNanos, stream, null);
-        }
-    }
+    record Submit(GenerateRequest request, long arrivalNanos, ResponseStream stream, Context traceParent) implements Command {}
 
     record Abort(List<String> requestIds, CompletableFuture<Integer> aborted) implements Command {}
 
@@ -143,7 +139,6 @@ final class EngineLoop implements Runnable {
                     continue;
                 }
                 runOneStep();
-                publishStats();
                 maybeLogStats();
             }
         } catch (InterruptedException e) {
@@ -161,6 +156,7 @@ final class EngineLoop implements Runnable {
             // Nothing fits right now (should not last): wait for an inbox event instead of spinning.
             Command c = inbox.poll(20, TimeUnit.MILLISECONDS);
             if (c != null) handle(c);
+            publishStats();
             return;
         }
         iterationTokenBuckets[VllmBuckets.bucketOf(VllmBuckets.ITERATION_TOKENS, plan.numTokens())]++;
@@ -182,6 +178,7 @@ final class EngineLoop implements Runnable {
             onWorkerFailure("the worker broke the step protocol: " + e.getMessage());
             return;
         }
+        publishStats(); // before the clients hear of the step, so a finished client reads stats that include it
         for (RequestOutput out : outputs) deliver(out);
     }
 
@@ -358,7 +355,7 @@ final class EngineLoop implements Runnable {
     }
 
     private void publishStats() {
-        EngineStats.Builder b = core.stats().toBuilder().setWorkerConnected(workerConnected);
+        EngineStats.Builder b = core.statsBuilder().setWorkerConnected(workerConnected);
         if (iterationTokensSum > 0) {
             for (long c : iterationTokenBuckets) b.addIterationTokensBuckets(c);
             b.setIterationTokensSum(iterationTokensSum);

@@ -31,7 +31,6 @@ final class EngineRequest {
     boolean leaderPrefilled;
     long firstScheduledNanos = -1;
     long firstTokenNanos = -1;
-    long finishNanos = -1;
     int numCachedPromptTokens;
     final List<TokenLogprobs> promptLogprobs = new ArrayList<>();
     boolean promptLogprobsDone;

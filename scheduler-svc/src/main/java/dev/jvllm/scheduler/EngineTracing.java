@@ -53,10 +53,6 @@ final class EngineTracing {
         this.enabled = telemetry.tracingEnabled();
     }
 
-    boolean enabled() {
-        return enabled;
-    }
-
     /** The caller's context when tracing (captured on the gRPC thread), else null. */
     Context captureParent() {
         return enabled ? Context.current() : null;

@@ -26,10 +26,6 @@ final class KvCacheManager {
         return pool;
     }
 
-    int blockSize() {
-        return blockSize;
-    }
-
     boolean prefixCaching() {
         return prefixCaching;
     }

@@ -14,6 +14,15 @@ public final class RequestValidator {
 
     private RequestValidator() {}
 
+    /** {@link #check(GenerateRequest, int, int)} plus the prompt-length limit of {@code model}. */
+    static String check(GenerateRequest req, ModelSpec model, int maxN) {
+        String problem = check(req, model.vocabSize(), maxN);
+        if (problem == null && req.getPromptTokenIdsCount() >= model.maxModelLen())
+            problem = "prompt has " + req.getPromptTokenIdsCount() + " tokens, maximum context length is "
+                    + model.maxModelLen() + " tokens (the prompt must be shorter than that to leave room for output)";
+        return problem;
+    }
+
     /** Returns null when valid, else a message naming the field. */
     public static String check(GenerateRequest req, int vocabSize, int maxN) {
         if (req.getRequestId().length() > MAX_REQUEST_ID_LENGTH)

@@ -15,7 +15,9 @@ final class ResponseStream {
     private final StreamObserver<GenerateResponse> observer;
     /** Null when the service is called directly, without a gRPC call underneath: then always ready. */
     private final ServerCallStreamObserver<GenerateResponse> call;
-    private GenerateResponse.Builder pending;
+    /** The unsent delta; a builder only once a second delta had to be folded into it (slow reader). */
+    private GenerateResponse pending;
+    private GenerateResponse.Builder merged;
     private boolean closed;
     private boolean cancelled;
 
@@ -26,8 +28,15 @@ final class ResponseStream {
 
     synchronized void push(GenerateResponse r) {
         if (closed || cancelled) return;
-        if (pending == null) pending = r.toBuilder();
-        else ResponseCoalescer.merge(pending, r);
+        if (merged != null) {
+            ResponseCoalescer.merge(merged, r);
+        } else if (pending != null) {
+            merged = pending.toBuilder();
+            ResponseCoalescer.merge(merged, r);
+            pending = null;
+        } else {
+            pending = r;
+        }
         flush();
     }
 
@@ -39,6 +48,7 @@ final class ResponseStream {
         if (closed || cancelled) return;
         closed = true;
         pending = null;
+        merged = null;
         try {
             observer.onError(status.asRuntimeException());
         } catch (RuntimeException ignored) {
@@ -49,6 +59,7 @@ final class ResponseStream {
     synchronized void markCancelled() {
         cancelled = true;
         pending = null;
+        merged = null;
     }
 
     synchronized boolean isCancelled() {
@@ -56,9 +67,10 @@ final class ResponseStream {
     }
 
     private void flush() {
-        if (pending == null || closed || cancelled || (call != null && !call.isReady())) return;
-        GenerateResponse msg = pending.build();
+        if ((pending == null && merged == null) || closed || cancelled || (call != null && !call.isReady())) return;
+        GenerateResponse msg = merged != null ? merged.build() : pending;
         pending = null;
+        merged = null;
         try {
             observer.onNext(msg);
             if (msg.getFinished()) {

@@ -83,10 +83,14 @@ public final class Scheduler {
         this.promptLogprobRowsPerStep = Math.max(1, (1 << 26) / model.vocabSize());
         this.options = options;
         this.model = model;
-        String cacheNamespace = options.modelName().isEmpty() ? model.modelName() : options.modelName();
-        this.kv = new KvCacheManager(numBlocks, options.blockSize(), options.enablePrefixCaching(), cacheNamespace);
         this.nanoClock = nanoClock;
-        this.maxSeqLen = (int) Math.min(model.maxModelLen(), (long) numBlocks * options.blockSize());
+        layOutCache(numBlocks);
+    }
+
+    private void layOutCache(int numBlocks) {
+        String cacheNamespace = options.modelName().isEmpty() ? model.modelName() : options.modelName();
+        kv = new KvCacheManager(numBlocks, options.blockSize(), options.enablePrefixCaching(), cacheNamespace);
+        maxSeqLen = (int) Math.min(model.maxModelLen(), (long) numBlocks * options.blockSize());
     }
 
     // ---------------------------------------------------------------- admission and abort
@@ -98,13 +102,9 @@ public final class Scheduler {
      *                                  (live duplicate id) or RESOURCE_EXHAUSTED (waiting queue full).
      */
     public String addRequest(GenerateRequest req, long arrivalNanos) throws RequestRejectedException {
-        String problem = RequestValidator.check(req, model.vocabSize(), maxNumSeqs);
+        String problem = RequestValidator.check(req, model, maxNumSeqs);
         if (problem != null) throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_ARGUMENT, problem);
         int promptLen = req.getPromptTokenIdsCount();
-        if (promptLen >= model.maxModelLen())
-            throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_ARGUMENT,
-                    "prompt has " + promptLen + " tokens, maximum context length is " + model.maxModelLen()
-                            + " tokens (the prompt must be shorter than that to leave room for output)");
         if (promptLen >= maxSeqLen)
             throw new RequestRejectedException(RequestRejectedException.Reason.INVALID_ARGUMENT,
                     "prompt has " + promptLen + " tokens and needs " + kv.blocksFor(promptLen + 1)
@@ -160,34 +160,6 @@ public final class Scheduler {
     }
 
     /**
-     * The worker lost its state (stream broke). Drops every request that has a sequence on the worker and
-     * returns their ids; requests still entirely waiting stay queued. The prefix cache is forgotten because
-     * a reconnected worker starts from an empty KV cache.
-     */
-    public List<String> failRunning() {
-        inFlight = null;
-        Set<EngineRequest> lost = new LinkedHashSet<>();
-        for (Sequence s : running) lost.add(s.request);
-        List<String> ids = new ArrayList<>();
-        for (EngineRequest r : lost) {
-            for (Sequence s : r.seqs) {
-                if (s.isFinished()) continue;
-                s.status = Sequence.Status.FINISHED;
-                s.finishReason = FinishReason.FINISH_REASON_ABORT;
-                kv.free(s);
-            }
-            running.removeIf(s -> s.request == r);
-            waiting.removeIf(s -> s.request == r);
-            requests.remove(r.id);
-            ids.add(r.id);
-        }
-        finishedSeqIds.clear();
-        for (Sequence s : waiting) s.needsNewSeq = true;
-        kv.pool().resetCache();
-        return ids;
-    }
-
-    /**
      * The worker lost its state (stream broke, process restarted). Like a preemption of everything at once:
      * each running sequence drops its blocks and goes back to the front of the waiting queue, keeping the
      * tokens it already streamed, to be recomputed on the next worker. A request that has already been
@@ -202,27 +174,13 @@ public final class Scheduler {
         List<String> failed = new ArrayList<>();
         for (EngineRequest r : lost) {
             if (++r.workerLosses <= maxLosses) continue;
-            for (Sequence s : r.seqs) {
-                if (s.isFinished()) continue;
-                s.status = Sequence.Status.FINISHED;
-                s.finishReason = FinishReason.FINISH_REASON_ABORT;
-                kv.free(s);
-            }
-            running.removeIf(s -> s.request == r);
-            waiting.removeIf(s -> s.request == r);
+            for (Sequence s : r.seqs) if (!s.isFinished()) finishSeq(s, FinishReason.FINISH_REASON_ABORT);
             requests.remove(r.id);
             failed.add(r.id);
         }
-        for (Sequence s : running.reversed()) {
-            kv.free(s);
-            s.numComputed = 0;
-            s.status = Sequence.Status.WAITING;
-            s.needsNewSeq = true;
-            if (s.index == 0 && !s.request.promptLogprobsDone) s.request.promptLogprobs.clear();
-            addWaiting(s, true);
-        }
+        for (Sequence s : running.reversed()) requeue(s);
         running.clear();
-        finishedSeqIds.clear();
+        finishedSeqIds.clear(); // the worker that held them is gone
         for (Sequence s : waiting) s.needsNewSeq = true;
         kv.pool().resetCache();
         return failed;
@@ -241,9 +199,7 @@ public final class Scheduler {
         if ((long) numBlocks * options.blockSize() < model.maxModelLen())
             throw new IllegalStateException("the worker now offers " + numBlocks + " KV blocks of " + options.blockSize()
                     + " tokens, fewer than one sequence of max model length " + model.maxModelLen());
-        String cacheNamespace = options.modelName().isEmpty() ? model.modelName() : options.modelName();
-        kv = new KvCacheManager(numBlocks, options.blockSize(), options.enablePrefixCaching(), cacheNamespace);
-        maxSeqLen = (int) Math.min(model.maxModelLen(), (long) numBlocks * options.blockSize());
+        layOutCache(numBlocks);
     }
 
     public boolean hasWork() {
@@ -256,7 +212,7 @@ public final class Scheduler {
 
     // ---------------------------------------------------------------- schedule
 
-    /** Decides the next step. Must be followed by {@link #update} (or {@link #failRunning}) before the next call. */
+    /** Decides the next step. Must be followed by {@link #update} (or {@link #requeueAfterWorkerLoss}) before the next call. */
     public StepPlan schedule() {
         if (inFlight != null) throw new IllegalStateException("schedule() called while step " + inFlight.request().getStepId() + " is in flight");
         int budget = options.maxNumBatchedTokens();
@@ -397,15 +353,20 @@ public final class Scheduler {
     }
 
     private void preempt(Sequence s) {
-        kv.free(s);
         running.remove(s);
+        if (!s.needsNewSeq) finishedSeqIds.add(s.seqId);
+        requeue(s);
+        numPreemptions++;
+    }
+
+    /** Drops the sequence's blocks and puts it back at the front of the waiting queue, to be recomputed. */
+    private void requeue(Sequence s) {
+        kv.free(s);
         s.numComputed = 0;
         s.status = Sequence.Status.WAITING;
-        if (!s.needsNewSeq) finishedSeqIds.add(s.seqId);
         s.needsNewSeq = true;
         if (s.index == 0 && !s.request.promptLogprobsDone) s.request.promptLogprobs.clear();
         addWaiting(s, true);
-        numPreemptions++;
     }
 
     private void addWaiting(Sequence s, boolean front) {
@@ -525,7 +486,6 @@ public final class Scheduler {
         boolean finished = r.allFinished();
         b.setFinished(finished);
         if (finished && requests.remove(r.id) != null) {
-            r.finishNanos = nanoClock.getAsLong();
             requestSuccess.merge(reasonName(r.seqs.getFirst().finishReason), 1L, Long::sum);
         }
         return new RequestOutput(r.id, b.build(), finished);
@@ -543,6 +503,11 @@ public final class Scheduler {
     // ---------------------------------------------------------------- stats and introspection
 
     public EngineStats stats() {
+        return statsBuilder().build();
+    }
+
+    /** {@link #stats()} left open, so the engine loop adds its own fields without a second copy. */
+    EngineStats.Builder statsBuilder() {
         int total = kv.pool().numBlocks();
         int free = kv.pool().numFree();
         return EngineStats.newBuilder()
@@ -559,8 +524,7 @@ public final class Scheduler {
                 .setNumSteps(numSteps)
                 .setPrefillTokensLastStep(prefillTokensLastStep)
                 .setDecodeTokensLastStep(decodeTokensLastStep)
-                .putAllRequestSuccessTotal(new LinkedHashMap<>(requestSuccess))
-                .build();
+                .putAllRequestSuccessTotal(requestSuccess);
     }
 
     public int numRunning() {
@@ -595,10 +559,6 @@ public final class Scheduler {
 
     public int maxSeqLen() {
         return maxSeqLen;
-    }
-
-    public ModelSpec model() {
-        return model;
     }
 
     public SchedulerOptions options() {

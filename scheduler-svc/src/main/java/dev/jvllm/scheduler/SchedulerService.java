@@ -173,10 +173,7 @@ public final class SchedulerService extends EngineGrpc.EngineImplBase implements
                     .asRuntimeException());
             return;
         }
-        String problem = RequestValidator.check(request, model.vocabSize(), maxN);
-        if (problem == null && request.getPromptTokenIdsCount() >= model.maxModelLen())
-            problem = "prompt has " + request.getPromptTokenIdsCount() + " tokens, maximum context length is "
-                    + model.maxModelLen() + " tokens (the prompt must be shorter than that to leave room for output)";
+        String problem = RequestValidator.check(request, model, maxN);
         if (problem != null) {
             responseObserver.onError(Status.INVALID_ARGUMENT.withDescription(problem).asRuntimeException());
             return;

@@ -35,10 +35,6 @@ public final class WorkerClient {
                 .initCache(InitCacheRequest.newBuilder().setBlockSize(blockSize).setNumBlocks(numBlocks).build());
     }
 
-    public StepStream openStepStream() {
-        return new StepStream(async, null);
-    }
-
     /**
      * Opens a stream that calls {@code onBroken} once, from a gRPC thread, when it breaks for any reason
      * other than {@link StepStream#close()}: how an idle engine notices a worker that went away.

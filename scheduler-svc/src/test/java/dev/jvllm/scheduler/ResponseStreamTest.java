@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Back-pressure: while the client's transport is not ready, token deltas coalesce into one message. */
@@ -39,6 +40,21 @@ class ResponseStreamTest {
                 .addOutputs(CompletionOutput.newBuilder().setIndex(index).addTokenIds(token)
                         .addLogprobs(TokenLogprobs.newBuilder().setTokenId(token)).setNumGeneratedTokens(total).setFinishReason(reason))
                 .setUsage(Usage.newBuilder().setCompletionTokens(total)).setFinished(finished).build();
+    }
+
+    @Test
+    void aReadyClientGetsEachDeltaAsPushed() {
+        SlowClient client = new SlowClient();
+        client.ready = true;
+        ResponseStream stream = new ResponseStream(client);
+        GenerateResponse first = delta(0, 5, 1, FinishReason.FINISH_REASON_UNSPECIFIED, false);
+        GenerateResponse last = delta(0, 6, 2, FinishReason.FINISH_REASON_STOP, true);
+        stream.push(first);
+        stream.push(last);
+        assertEquals(2, client.sent.size());
+        assertSame(first, client.sent.getFirst(), "nothing to coalesce: the message goes out without a copy");
+        assertSame(last, client.sent.getLast());
+        assertTrue(client.completed);
     }
 
     @Test
