@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntUnaryOperator;
 
 /**
  * The cpu backend: memory-mapped weights, a paged KV cache in host memory, the forward pass on a
@@ -150,32 +151,32 @@ public final class CpuWorkerBackend implements ModelBackend {
         }
         List<StepInput.SeqChunk> chunks = new ArrayList<>(request.getSeqsCount());
         int[] firstRow = new int[request.getSeqsCount()];
+        SequenceState[] states = new SequenceState[request.getSeqsCount()];
         int rowCount = 0;
         for (int i = 0; i < request.getSeqsCount(); i++) {
             ScheduledSeq s = request.getSeqs(i);
             if (s.hasNewSeq()) {
-                sequences.put(s.getSeqId(), new SequenceState(s.getNewSeq()));
+                states[i] = new SequenceState(s.getNewSeq());
+                sequences.put(s.getSeqId(), states[i]);
                 pendingPromptLogits.remove(s.getSeqId());
+            } else {
+                states[i] = sequences.get(s.getSeqId());
             }
-            int[] tokens = toArray(s.getTokenIdsList());
-            sequences.get(s.getSeqId()).feed(s.getStartPos(), tokens);
-            chunks.add(new StepInput.SeqChunk(tokens, s.getStartPos(), toArray(s.getBlockTableList())));
+            int[] tokens = toArray(s.getTokenIdsCount(), s::getTokenIds);
+            states[i].feed(s.getStartPos(), tokens);
+            chunks.add(new StepInput.SeqChunk(tokens, s.getStartPos(), toArray(s.getBlockTableCount(), s::getBlockTable)));
             firstRow[i] = rowCount;
-            rowCount += logitRowsOf(s);
+            rowCount += WorkerService.logitRowsOf(s);
         }
+        // A sequence's logit rows are its last logitRowsOf tokens: all of them, the last one, or none.
         int[] logitRows = new int[rowCount];
         int r = 0;
-        int tokenBase = 0;
+        int tokenEnd = 0;
         for (ScheduledSeq s : request.getSeqsList()) {
-            int n = s.getTokenIdsCount();
-            if (s.getWantPromptLogprobs()) {
-                for (int t = 0; t < n; t++) {
-                    logitRows[r++] = tokenBase + t;
-                }
-            } else if (s.getDoSample()) {
-                logitRows[r++] = tokenBase + n - 1;
+            tokenEnd += s.getTokenIdsCount();
+            for (int t = tokenEnd - WorkerService.logitRowsOf(s); t < tokenEnd; t++) {
+                logitRows[r++] = t;
             }
-            tokenBase += n;
         }
         float[] logits = runner.forward(new StepInput(chunks, logitRows), cache);
 
@@ -183,9 +184,9 @@ public final class CpuWorkerBackend implements ModelBackend {
         StepResponse.Builder response = StepResponse.newBuilder().setStepId(request.getStepId());
         for (int i = 0; i < request.getSeqsCount(); i++) {
             ScheduledSeq s = request.getSeqs(i);
-            SequenceState state = sequences.get(s.getSeqId());
+            SequenceState state = states[i];
             SeqOutput.Builder o = SeqOutput.newBuilder().setSeqId(s.getSeqId()).setTokenId(-1);
-            int lastRowOff = (firstRow[i] + logitRowsOf(s) - 1) * vocab;
+            int lastRowOff = (firstRow[i] + WorkerService.logitRowsOf(s) - 1) * vocab;
             if (s.getWantPromptLogprobs()) {
                 addPromptLogprobs(o, s, state, logits, firstRow[i] * vocab);
                 if (!s.getDoSample()) {
@@ -206,10 +207,6 @@ public final class CpuWorkerBackend implements ModelBackend {
             response.addOutputs(o);
         }
         return response.setComputeSeconds((System.nanoTime() - started) / 1e9).build();
-    }
-
-    private static int logitRowsOf(ScheduledSeq s) {
-        return s.getWantPromptLogprobs() ? s.getTokenIdsCount() : (s.getDoSample() ? 1 : 0);
     }
 
     /**
@@ -235,10 +232,11 @@ public final class CpuWorkerBackend implements ModelBackend {
         }
     }
 
-    private static int[] toArray(List<Integer> list) {
-        int[] a = new int[list.size()];
-        for (int i = 0; i < a.length; i++) {
-            a[i] = list.get(i);
+    /** Through the primitive indexed getter: the proto's List<Integer> view boxes every id above 127. */
+    private static int[] toArray(int n, IntUnaryOperator get) {
+        int[] a = new int[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = get.applyAsInt(i);
         }
         return a;
     }

@@ -116,23 +116,8 @@ public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceG
                 maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
-    public WorkerOptions withKvCacheSpaceGiB(double v) {
-        return new WorkerOptions(modelDir, maxModelLen, v, threads, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
-    }
-
     public WorkerOptions withThreads(int v) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, v, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
-    }
-
-    public WorkerOptions withSeed(long v) {
-        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, v, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
-    }
-
-    public WorkerOptions withDtype(String v) {
-        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, v, device, compileCacheDir,
                 maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
     }
 
@@ -144,21 +129,5 @@ public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceG
     public WorkerOptions withCompileCacheDir(Path v) {
         return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, v,
                 maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
-    }
-
-    /** Bucket limits of the pjrt backends: the scheduler's --max-num-batched-tokens and --max-num-seqs. */
-    public WorkerOptions withBatchLimits(int maxNumBatchedTokens, int maxNumSeqs) {
-        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs, loadFormat, kvCacheDtype);
-    }
-
-    public WorkerOptions withLoadFormat(String v) {
-        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs, v, kvCacheDtype);
-    }
-
-    public WorkerOptions withKvCacheDtype(String v) {
-        return new WorkerOptions(modelDir, maxModelLen, kvCacheSpaceGiB, threads, seed, dtype, device, compileCacheDir,
-                maxNumBatchedTokens, maxNumSeqs, loadFormat, v);
     }
 }

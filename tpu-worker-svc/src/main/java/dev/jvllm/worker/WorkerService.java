@@ -278,7 +278,8 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
                 .startSpan();
     }
 
-    private static int logitRowsOf(ScheduledSeq s) {
+    /** Rows of logits a sequence needs this step: one per fed token for prompt logprobs, else one to sample from, else none. */
+    static int logitRowsOf(ScheduledSeq s) {
         return s.getWantPromptLogprobs() ? s.getTokenIdsCount() : (s.getDoSample() ? 1 : 0);
     }
 
@@ -314,40 +315,41 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
         long logitRows = 0;
         for (ScheduledSeq s : request.getSeqsList()) {
             long id = s.getSeqId();
-            String what = "step " + request.getStepId() + ", seq " + id + ": ";
             if (!seen.add(id)) {
-                throw invalid(what + "appears twice in the step");
+                throw invalid(what(request, id) + "appears twice in the step");
             }
             if (!s.hasNewSeq() && (!backend.hasSequence(id) || finished.contains(id))) {
-                throw invalid(what + "unknown sequence (no new_seq given and no live state)");
+                throw invalid(what(request, id) + "unknown sequence (no new_seq given and no live state)");
             }
             if (s.hasNewSeq()) {
-                validateSampling(what, s.getNewSeq(), s.getStartPos());
+                validateSampling(what(request, id), s.getNewSeq(), s.getStartPos());
             }
             int n = s.getTokenIdsCount();
             if (n == 0) {
-                throw invalid(what + "no token_ids");
+                throw invalid(what(request, id) + "no token_ids");
             }
-            for (int t : s.getTokenIdsList()) {
+            for (int i = 0; i < n; i++) {
+                int t = s.getTokenIds(i);
                 if (t < 0 || t >= vocab) {
-                    throw invalid(what + "token id " + t + " outside the vocabulary [0, " + vocab + ")");
+                    throw invalid(what(request, id) + "token id " + t + " outside the vocabulary [0, " + vocab + ")");
                 }
             }
             if (s.getStartPos() < 0) {
-                throw invalid(what + "negative start_pos " + s.getStartPos());
+                throw invalid(what(request, id) + "negative start_pos " + s.getStartPos());
             }
             long end = (long) s.getStartPos() + n;
             if (end > maxModelLen) {
-                throw invalid(what + "positions up to " + (end - 1) + " exceed max_model_len " + maxModelLen);
+                throw invalid(what(request, id) + "positions up to " + (end - 1) + " exceed max_model_len " + maxModelLen);
             }
             long needBlocks = (end + bs - 1) / bs;
             if (s.getBlockTableCount() < needBlocks) {
-                throw invalid(what + "block_table has " + s.getBlockTableCount() + " blocks but positions [0, "
+                throw invalid(what(request, id) + "block_table has " + s.getBlockTableCount() + " blocks but positions [0, "
                         + end + ") need " + needBlocks + " of size " + bs);
             }
-            for (int b : s.getBlockTableList()) {
+            for (int i = 0; i < s.getBlockTableCount(); i++) {
+                int b = s.getBlockTable(i);
                 if (b < 0 || b >= numBlocks) {
-                    throw invalid(what + "block id " + b + " outside [0, " + numBlocks + ")");
+                    throw invalid(what(request, id) + "block id " + b + " outside [0, " + numBlocks + ")");
                 }
             }
             logitRows += logitRowsOf(s);
@@ -356,6 +358,11 @@ public final class WorkerService extends WorkerGrpc.WorkerImplBase implements Au
             throw invalid("step " + request.getStepId() + ": " + logitRows
                     + " rows of logits (prompt logprobs) do not fit in one step; use smaller chunks");
         }
+    }
+
+    /** The prefix of a bad sequence's message; built only on the error path, not per sequence per step. */
+    private static String what(StepRequest request, long seqId) {
+        return "step " + request.getStepId() + ", seq " + seqId + ": ";
     }
 
     private void validateSampling(String what, SeqSampling ss, int startPos) {

@@ -81,8 +81,8 @@ public final class Sampler {
             return;
         }
         int mark = ++stamp;
-        for (int id : p.getAllowedTokenIdsList()) {
-            seenStamp[id] = mark;
+        for (int i = 0; i < p.getAllowedTokenIdsCount(); i++) {
+            seenStamp[p.getAllowedTokenIds(i)] = mark;
         }
         for (int i = 0; i < vocab; i++) {
             if (seenStamp[i] != mark) {
@@ -161,6 +161,41 @@ public final class Sampler {
     }
 
     /**
+     * Moves the k smallest of {@code keys[0, n)} into {@code keys[0, k)} (in no order) with a max-heap
+     * of size k: O(n log k) instead of sorting the whole vocabulary when top_k is set.
+     */
+    static void keepSmallest(long[] keys, int n, int k) {
+        for (int i = k / 2 - 1; i >= 0; i--) {
+            siftDown(keys, i, k);
+        }
+        for (int i = k; i < n; i++) {
+            if (keys[i] < keys[0]) {
+                keys[0] = keys[i];
+                siftDown(keys, 0, k);
+            }
+        }
+    }
+
+    private static void siftDown(long[] heap, int i, int size) {
+        long v = heap[i];
+        while (true) {
+            int c = 2 * i + 1;
+            if (c >= size) {
+                break;
+            }
+            if (c + 1 < size && heap[c + 1] > heap[c]) {
+                c++;
+            }
+            if (heap[c] <= v) {
+                break;
+            }
+            heap[i] = heap[c];
+            i = c;
+        }
+        heap[i] = v;
+    }
+
+    /**
      * Draws with probability proportional to exp(l / temperature) among the tokens that survive
      * top_k, min_p and top_p. Candidates are visited from most to least likely (ties: lower id).
      */
@@ -177,8 +212,11 @@ public final class Sampler {
         if (n == 0) {
             return argmax(l);
         }
-        Arrays.sort(sortKeys, 0, n);
         int topK = p.getTopK() > 0 ? Math.min(p.getTopK(), n) : n;
+        if (topK < n) {
+            keepSmallest(sortKeys, n, topK);
+        }
+        Arrays.sort(sortKeys, 0, topK);
         float max = l[(int) sortKeys[0]];
         for (int r = 0; r < topK; r++) {
             probs[r] = Math.exp((l[(int) sortKeys[r]] - max) / temperature);

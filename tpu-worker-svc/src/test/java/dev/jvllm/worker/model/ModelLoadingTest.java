@@ -21,9 +21,21 @@ class ModelLoadingTest {
     @TempDir
     Path tmp;
 
+    private static RandomModelWriter.Builder small() {
+        return RandomModelWriter.builder().hidden(16).layers(1).heads(2).kvHeads(1).intermediate(24).vocab(32);
+    }
+
     private Path smallModel(String name) {
-        return RandomModelWriter.builder().hidden(16).layers(1).heads(2).kvHeads(1).intermediate(24).vocab(32)
-                .seed(3).write(tmp.resolve(name));
+        return small().seed(3).write(tmp.resolve(name));
+    }
+
+    /** Applies {@code edit} to the bytes of {@code name} in a fresh small model; returns the model. */
+    private Path smallModelWithEditedFile(String dirName, String name, java.util.function.UnaryOperator<byte[]> edit)
+            throws IOException {
+        Path dir = smallModel(dirName);
+        Path f = dir.resolve(name);
+        Files.write(f, edit.apply(Files.readAllBytes(f)));
+        return dir;
     }
 
     private void assertLoadFails(Path dir, String fileName, String problem) {
@@ -60,8 +72,7 @@ class ModelLoadingTest {
         try (LlamaWeights w = LlamaWeights.load(dir)) {
             assertTrue(w.lmHead() != w.tokenEmbeddings());
         }
-        Path tiedDir = RandomModelWriter.builder().hidden(16).layers(1).heads(2).kvHeads(1).intermediate(24).vocab(32)
-                .tied(true).write(tmp.resolve("t2"));
+        Path tiedDir = small().tied(true).write(tmp.resolve("t2"));
         try (LlamaWeights w = LlamaWeights.load(tiedDir)) {
             assertTrue(w.lmHead() == w.tokenEmbeddings());
         }
@@ -88,30 +99,26 @@ class ModelLoadingTest {
 
     @Test
     void corruptHeaderLength() throws IOException {
-        Path dir = smallModel("h1");
-        Path f = dir.resolve("model.safetensors");
-        byte[] bytes = Files.readAllBytes(f);
-        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putLong(0, bytes.length + 100L);
-        Files.write(f, bytes);
+        Path dir = smallModelWithEditedFile("h1", "model.safetensors", bytes -> {
+            ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putLong(0, bytes.length + 100L);
+            return bytes;
+        });
         assertLoadFails(dir, "model.safetensors", "header length");
     }
 
     @Test
     void corruptHeaderJson() throws IOException {
-        Path dir = smallModel("h2");
-        Path f = dir.resolve("model.safetensors");
-        byte[] bytes = Files.readAllBytes(f);
-        bytes[8] = 'x';
-        Files.write(f, bytes);
+        Path dir = smallModelWithEditedFile("h2", "model.safetensors", bytes -> {
+            bytes[8] = 'x';
+            return bytes;
+        });
         assertLoadFails(dir, "model.safetensors", "not valid JSON");
     }
 
     @Test
     void truncatedFile() throws IOException {
-        Path dir = smallModel("tr");
-        Path f = dir.resolve("model.safetensors");
-        byte[] bytes = Files.readAllBytes(f);
-        Files.write(f, java.util.Arrays.copyOf(bytes, bytes.length - 10));
+        Path dir = smallModelWithEditedFile("tr", "model.safetensors",
+                bytes -> java.util.Arrays.copyOf(bytes, bytes.length - 10));
         assertLoadFails(dir, "model.safetensors", "outside the file");
     }
 

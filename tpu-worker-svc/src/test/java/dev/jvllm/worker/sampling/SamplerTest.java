@@ -137,6 +137,27 @@ class SamplerTest {
         assertEquals(List.of(5), distinctDraws(sampler, l, base.clone().setMinP(0.5f).setTopP(0.6f)));
     }
 
+    @Test
+    void topKSelectionKeepsExactlyTheKSmallestSortKeys() {
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(5);
+        for (int n : new int[]{1, 2, 7, 100, 1000}) {
+            for (int k : new int[]{1, 2, 3, n / 2, n - 1}) {
+                if (k < 1 || k >= n) {
+                    continue;
+                }
+                // Few distinct high bits, so the selection also sees many near-ties.
+                long[] keys = rng.longs(n, 0, 16).map(v -> (v << 32) | rng.nextInt(1 << 20)).toArray();
+                long[] sorted = keys.clone();
+                java.util.Arrays.sort(sorted);
+                Sampler.keepSmallest(keys, n, k);
+                long[] kept = java.util.Arrays.copyOf(keys, k);
+                java.util.Arrays.sort(kept);
+                assertEquals(java.util.Arrays.toString(java.util.Arrays.copyOf(sorted, k)),
+                        java.util.Arrays.toString(kept), "n=" + n + " k=" + k);
+            }
+        }
+    }
+
     private static List<Integer> distinctDraws(Sampler sampler, float[] l, SamplingParams.Builder p) {
         java.util.TreeSet<Integer> seen = new java.util.TreeSet<>();
         SequenceState s = seq(p, new int[]{0}, new int[0]);
