@@ -7,6 +7,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -55,36 +56,53 @@ final class HfTokenizer implements AutoCloseable {
         if (!Files.isRegularFile(tokenizerJson)) {
             throw new IllegalArgumentException("tokenizer file not found: " + tokenizerJson);
         }
+        return load(() -> Files.newInputStream(tokenizerJson), tokenizerJson, "tokenizer file " + tokenizerJson);
+    }
+
+    /** A tokenizer.json held in memory (converted from another format); {@code source} names it in errors. */
+    static HfTokenizer load(byte[] tokenizerJson, String source) {
+        return load(() -> new ByteArrayInputStream(tokenizerJson), null, source);
+    }
+
+    private interface JsonSource {
+        InputStream open() throws IOException;
+    }
+
+    private static HfTokenizer load(JsonSource json, Path file, String source) {
         Map<Integer, String> vocab = new HashMap<>();
         Map<Integer, Boolean> specials = new HashMap<>();
         // The id table and the native tokenizer both parse the (possibly 10+ MB) file: do it side by side.
         CompletableFuture<Void> table = CompletableFuture.runAsync(() -> {
             try {
-                readVocabulary(tokenizerJson, vocab, specials);
+                readVocabulary(json, vocab, specials);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
         });
         HuggingFaceTokenizer tok;
+        Map<String, String> options = Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "false");
         try {
-            tok = HuggingFaceTokenizer.newInstance(tokenizerJson, Map.of(
-                    "addSpecialTokens", "true",
-                    "truncation", "false",
-                    "padding", "false"));
+            if (file != null) {
+                tok = HuggingFaceTokenizer.newInstance(file, options);
+            } else {
+                try (InputStream in = json.open()) {
+                    tok = HuggingFaceTokenizer.newInstance(in, options);
+                }
+            }
         } catch (IOException | RuntimeException e) {
             table.exceptionally(ignored -> null).join();
-            throw new IllegalArgumentException("cannot load tokenizer file " + tokenizerJson + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot load " + source + ": " + e.getMessage(), e);
         }
         try {
             table.join();
         } catch (CompletionException e) {
             tok.close();
             Throwable cause = e.getCause() instanceof UncheckedIOException u ? u.getCause() : e.getCause();
-            throw new IllegalArgumentException("cannot read tokenizer file " + tokenizerJson + ": " + cause.getMessage(), e);
+            throw new IllegalArgumentException("cannot read " + source + ": " + cause.getMessage(), e);
         }
         if (vocab.isEmpty()) {
             tok.close();
-            throw new IllegalArgumentException("tokenizer file " + tokenizerJson + " has no vocabulary");
+            throw new IllegalArgumentException(source + " has no vocabulary");
         }
         int size = vocab.keySet().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
         String[] idToToken = new String[size];
@@ -95,9 +113,9 @@ final class HfTokenizer implements AutoCloseable {
     }
 
     /** Streams tokenizer.json for model.vocab (map or Unigram list) and added_tokens, skipping the merges. */
-    private static void readVocabulary(Path file, Map<Integer, String> vocab, Map<Integer, Boolean> specials)
+    private static void readVocabulary(JsonSource file, Map<Integer, String> vocab, Map<Integer, Boolean> specials)
             throws IOException {
-        try (InputStream in = Files.newInputStream(file); JsonParser p = new JsonFactory().createParser(in)) {
+        try (InputStream in = file.open(); JsonParser p = new JsonFactory().createParser(in)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 throw new IOException("not a JSON object");
             }

@@ -75,7 +75,9 @@ public final class TokenizerService extends TokenizerGrpc.TokenizerImplBase impl
 
     static TokenizerService load(TokenizerOptions options, Supplier<ZonedDateTime> clock) {
         Path dir = options.effectiveTokenizerDir();
-        TokenizerConfig config = TokenizerConfig.read(dir, options.modelDir());
+        GgufTokenizer gguf = TokenizerOptions.isGguf(dir) ? GgufTokenizer.read(dir) : null;
+        TokenizerConfig config = gguf != null ? gguf.config
+                : TokenizerConfig.read(dir, TokenizerOptions.isGguf(options.modelDir()) ? null : options.modelDir());
         String templateSource = options.chatTemplate() != null ? readTemplateOption(options.chatTemplate())
                 : config.chatTemplate();
         ChatTemplate template = null;
@@ -84,11 +86,13 @@ public final class TokenizerService extends TokenizerGrpc.TokenizerImplBase impl
                 template = new ChatTemplate(templateSource, config.specialTokens(), clock);
             } catch (RuntimeException e) {
                 throw new IllegalArgumentException("invalid chat template"
-                        + (options.chatTemplate() != null ? "" : " in " + dir.resolve("tokenizer_config.json"))
+                        + (options.chatTemplate() != null ? "" : " in " + (gguf != null ? dir + " (" + GgufTokenizer.CHAT_TEMPLATE + ")"
+                                : dir.resolve("tokenizer_config.json")))
                         + ": " + e.getMessage(), e);
             }
         }
-        HfTokenizer tokenizer = HfTokenizer.load(dir.resolve("tokenizer.json"));
+        HfTokenizer tokenizer = gguf != null ? HfTokenizer.load(gguf.tokenizerJson, "tokenizer of " + dir)
+                : HfTokenizer.load(dir.resolve("tokenizer.json"));
         TokenizerService service = new TokenizerService(tokenizer, config, template, clock);
         log.info("tokenizer loaded from {}: {} ids, chat template: {}", dir, tokenizer.vocabSize(),
                 template != null ? "yes" : "no");

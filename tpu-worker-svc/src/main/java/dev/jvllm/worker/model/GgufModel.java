@@ -1,9 +1,12 @@
 package dev.jvllm.worker.model;
 
+import dev.jvllm.common.gguf.GgufFile;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -54,7 +57,13 @@ final class GgufModel {
         }
         int vocab = (int) embed.dims()[embed.dims().length - 1];
         boolean tied = !g.tensors().containsKey("output.weight");
-        List<Integer> eos = g.metadata().get("tokenizer.ggml.eos_token_id") instanceof Long e ? List.of(e.intValue()) : List.of();
+        // llama.cpp ends generation at any of these (Llama 3 Instruct: <|eot_id|>, <|eom_id|> beside <|end_of_text|>).
+        List<Integer> eos = new ArrayList<>();
+        for (String key : List.of("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")) {
+            if (g.metadata().get(key) instanceof Long id && id >= 0 && id < vocab && !eos.contains(id.intValue())) {
+                eos.add(id.intValue());
+            }
+        }
         return new ModelConfig(arch, hidden, layers, heads, kvHeads, headDim, inter, vocab, maxPos, eps, theta, null, tied,
                 false, false, false, 0, embed.type().name().toLowerCase(), eos);
     }

@@ -1,5 +1,8 @@
 package dev.jvllm.worker.model;
 
+import dev.jvllm.common.gguf.GgufFile;
+import dev.jvllm.common.gguf.GgufFormatException;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -183,7 +186,12 @@ public final class LlamaWeights implements AutoCloseable {
     public static LlamaWeights loadGguf(Path file) {
         Arena arena = Arena.ofShared();
         try {
-            GgufFile g = GgufFile.open(file, arena);
+            GgufFile g;
+            try {
+                g = GgufFile.open(file, arena);
+            } catch (GgufFormatException e) {
+                throw new ModelLoadException(e.getMessage(), e);
+            }
             ModelConfig c = GgufModel.config(g);
             LlamaWeights w = GgufModel.weights(g, c, arena);
             w.interleavedRope = true;

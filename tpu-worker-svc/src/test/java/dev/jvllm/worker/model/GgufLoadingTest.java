@@ -278,6 +278,19 @@ class GgufLoadingTest {
         assertMessage(partial, "not a whole number of Q8_0 blocks");
     }
 
+    @Test
+    void generationEndsAtTheEosEotAndEomTokensOfTheTokenizerMetadata() throws Exception {
+        Path file = tmp.resolve("eog.gguf");
+        new GgufWriter().meta("general.architecture", "llama").meta("llama.embedding_length", HIDDEN).meta("llama.block_count", 1)
+                .meta("llama.feed_forward_length", INTER).meta("llama.attention.head_count", HEADS)
+                .meta("tokenizer.ggml.eos_token_id", 5).meta("tokenizer.ggml.eot_token_id", 7)
+                .meta("tokenizer.ggml.eom_token_id", 5)
+                .tensor("token_embd.weight", 0, new float[VOCAB * HIDDEN], VOCAB, HIDDEN).write(file);
+        try (Arena arena = Arena.ofConfined()) {
+            assertEquals(List.of(5, 7), GgufModel.config(dev.jvllm.common.gguf.GgufFile.open(file, arena)).eosTokenIds());
+        }
+    }
+
     private static void assertMessage(Path file, String part) {
         ModelLoadException e = assertThrows(ModelLoadException.class, () -> LlamaWeights.loadGguf(file).close());
         assertTrue(e.getMessage().contains(part) && e.getMessage().contains(file.getFileName().toString()),

@@ -1,34 +1,25 @@
 package dev.jvllm.worker.model;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 
-/** A small GGUF v3 writer for tests: string/u32/f32 metadata, F32/F16/Q8_0 tensors (or any raw type id). */
+/**
+ * The common test {@link dev.jvllm.common.testing.GgufWriter} plus the engine's quantized tensor types:
+ * F32/F16/Q8_0/Q4_0 tensors from floats (or any raw type id), and the values the engine reads back.
+ */
 final class GgufWriter {
-    private final Map<String, Object> metadata = new LinkedHashMap<>();
-    private record T(String name, int type, long[] dims, byte[] data) {}
-    private final List<T> tensors = new ArrayList<>();
+    private final dev.jvllm.common.testing.GgufWriter file = new dev.jvllm.common.testing.GgufWriter();
 
     GgufWriter meta(String key, Object value) {
-        metadata.put(key, value);
+        file.meta(key, value);
         return this;
     }
 
     /** A [rows][cols] (or [n]) tensor of floats stored as F32 (0), F16 (1) or Q8_0 (8). */
     GgufWriter tensor(String name, int type, float[] values, long... rowsThenCols) {
-        long[] dims = new long[rowsThenCols.length];
-        for (int i = 0; i < dims.length; i++) {
-            dims[i] = rowsThenCols[rowsThenCols.length - 1 - i];
-        }
+        long[] dims = dev.jvllm.common.testing.GgufWriter.reversed(rowsThenCols);
         ByteBuffer b;
         switch (type) {
             case 0 -> {
@@ -69,13 +60,13 @@ final class GgufWriter {
             }
             default -> throw new IllegalArgumentException("type " + type);
         }
-        tensors.add(new T(name, type, dims, b.array()));
+        file.raw(name, type, b.array(), dims);
         return this;
     }
 
     /** A tensor with raw bytes and any type id (for unsupported-type tests). */
     GgufWriter raw(String name, int type, byte[] data, long... dims) {
-        tensors.add(new T(name, type, dims, data));
+        file.raw(name, type, data, dims);
         return this;
     }
 
@@ -131,42 +122,7 @@ final class GgufWriter {
         return out;
     }
 
-    void write(Path file) throws IOException {
-        ByteBuffer h = ByteBuffer.allocate(1 << 22).order(ByteOrder.LITTLE_ENDIAN);
-        h.putInt(0x46554747).putInt(3).putLong(tensors.size()).putLong(metadata.size());
-        for (Map.Entry<String, Object> e : metadata.entrySet()) {
-            str(h, e.getKey());
-            switch (e.getValue()) {
-                case String s -> { h.putInt(8); str(h, s); }
-                case Integer i -> h.putInt(4).putInt(i);
-                case Float f -> h.putInt(6).putFloat(f);
-                default -> throw new IllegalArgumentException(e.getKey());
-            }
-        }
-        long offset = 0;
-        for (T t : tensors) {
-            str(h, t.name());
-            h.putInt(t.dims().length);
-            for (long d : t.dims()) {
-                h.putLong(d);
-            }
-            h.putInt(t.type()).putLong(offset);
-            offset += (t.data().length + 31) / 32 * 32;
-        }
-        while (h.position() % 32 != 0) {
-            h.put((byte) 0);
-        }
-        try (OutputStream out = Files.newOutputStream(file)) {
-            out.write(h.array(), 0, h.position());
-            for (T t : tensors) {
-                out.write(t.data());
-                out.write(new byte[(t.data().length + 31) / 32 * 32 - t.data().length]);
-            }
-        }
-    }
-
-    private static void str(ByteBuffer b, String s) {
-        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
-        b.putLong(bytes.length).put(bytes);
+    void write(Path path) throws IOException {
+        file.write(path);
     }
 }

@@ -1,4 +1,4 @@
-package dev.jvllm.worker.model;
+package dev.jvllm.common.gguf;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -16,8 +16,11 @@ import java.util.Map;
 
 /**
  * A memory-mapped GGUF file (versions 2 and 3): metadata key/values and tensor infos, tensors used in
- * place. Every read is bounds-checked, so a truncated or corrupt file fails here with a message naming
- * the file and what is wrong, not later with an index error.
+ * place. Every read is bounds-checked, so a truncated or corrupt file fails here with a
+ * {@link GgufFormatException} naming the file and what is wrong, not later with an index error.
+ *
+ * <p>Metadata values are Java objects: unsigned and signed integers of every width as {@code Long}, f32/f64 as
+ * {@code Double}, {@code Boolean}, {@code String}, and arrays as {@code List} of those.
  */
 public final class GgufFile {
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -72,16 +75,31 @@ public final class GgufFile {
         this.file = file;
     }
 
+    /** Metadata and tensors; the tensors' data stays mapped until {@code arena} closes. */
     public static GgufFile open(Path path, Arena arena) {
-        MemorySegment seg;
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-        } catch (IOException e) {
-            throw new ModelLoadException(path + ": cannot read: " + e.getMessage(), e);
-        }
-        GgufFile g = new GgufFile(path, seg);
-        g.parse();
+        GgufFile g = new GgufFile(path, map(path, arena));
+        g.parse(true);
         return g;
+    }
+
+    /**
+     * The metadata alone (no tensors, so any tensor type is fine): for readers of the vocabulary and chat
+     * template, which must not care how the weights are quantized.
+     */
+    public static Map<String, Object> readMetadata(Path path) {
+        try (Arena arena = Arena.ofConfined()) {
+            GgufFile g = new GgufFile(path, map(path, arena));
+            g.parse(false);
+            return g.metadata;
+        }
+    }
+
+    private static MemorySegment map(Path path, Arena arena) {
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        } catch (IOException e) {
+            throw new GgufFormatException(path + ": cannot read: " + e.getMessage(), e);
+        }
     }
 
     public Path path() {
@@ -96,8 +114,8 @@ public final class GgufFile {
         return tensors;
     }
 
-    private ModelLoadException corrupt(String what) {
-        return new ModelLoadException(path + ": not a valid GGUF file: " + what);
+    private GgufFormatException corrupt(String what) {
+        return new GgufFormatException(path + ": not a valid GGUF file: " + what);
     }
 
     private void need(long n, String what) {
@@ -163,7 +181,7 @@ public final class GgufFile {
         };
     }
 
-    private void parse() {
+    private void parse(boolean withTensors) {
         need(4, "magic");
         if (file.get(U32, 0) != 0x46554747) {   // "GGUF" little-endian
             throw corrupt("bad magic (expected 'GGUF')");
@@ -171,7 +189,7 @@ public final class GgufFile {
         pos = 4;
         int version = u32("version");
         if (version != 2 && version != 3) {
-            throw new ModelLoadException(path + ": unsupported GGUF version " + version + " (2 and 3 are supported)");
+            throw new GgufFormatException(path + ": unsupported GGUF version " + version + " (2 and 3 are supported)");
         }
         long tensorCount = u64("tensor count"), kvCount = u64("metadata count");
         if (tensorCount < 0 || kvCount < 0 || tensorCount > file.byteSize() || kvCount > file.byteSize()) {
@@ -180,6 +198,9 @@ public final class GgufFile {
         for (long i = 0; i < kvCount; i++) {
             String key = string("metadata key");
             metadata.put(key, value(u32("type of '" + key + "'"), key));
+        }
+        if (!withTensors) {
+            return;
         }
         record Info(String name, int type, long[] dims, long offset) {}
         List<Info> infos = new ArrayList<>();
@@ -206,7 +227,7 @@ public final class GgufFile {
         for (Info info : infos) {
             TensorType type = TensorType.of(info.type());
             if (type == null) {
-                throw new ModelLoadException(path + ": tensor '" + info.name() + "' has unsupported GGML type " + info.type()
+                throw new GgufFormatException(path + ": tensor '" + info.name() + "' has unsupported GGML type " + info.type()
                         + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
             }
             if (info.dims()[0] % type.blockElements != 0) {
