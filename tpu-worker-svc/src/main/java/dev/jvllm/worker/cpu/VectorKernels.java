@@ -179,7 +179,10 @@ final class VectorKernels {
         };
     }
 
-    /** The scalar tail of a dot product: elements [from, n), summed in order. */
+    /**
+     * The scalar tail of a dot product: elements [from, n), summed in order. Callers skip the call when
+     * there is no tail (the big tile kernels exceed C2's inlining budget, so even an empty call costs).
+     */
     private static float tail(float[] w, int wOff, float[] x, int xOff, int from, int n) {
         float s = 0f;
         for (int i = from; i < n; i++) {
@@ -195,7 +198,7 @@ final class VectorKernels {
         for (int i = 0; i < upper; i += L) {
             a = FloatVector.fromArray(S, w, wOff + i).fma(FloatVector.fromArray(S, x, xOff + i), a);
         }
-        return sumLanes(a) + tail(w, wOff, x, xOff, upper, n);
+        return sumLanes(a) + (upper == n ? 0f : tail(w, wOff, x, xOff, upper, n));
     }
 
     /**
@@ -286,31 +289,22 @@ final class VectorKernels {
         return dtype == KvCacheDtype.BF16 ? KvCacheDtype.fromBf16(m.get(BF16, off)) : KvCacheDtype.fromE5m2(m.get(ValueLayout.JAVA_BYTE, off));
     }
 
+    /*
+     * The narrow-cache kernels: one method per storage type. A method holding both widenings exceeds
+     * C2's inlining budget once inlined into the attention loop, and its vector ops then run through
+     * the Java fallbacks (measured: 5% of a decode step spent there).
+     */
+
     /** {@link #blockScores} over a bf16 or fp8 e5m2 cache: keys widened in registers, one sum over the head dim. */
     private static void blockScoresNarrow(MemorySegment keys, long off, int blockSize, float[] q, int qOff, int headDim,
                                           float scale, float[] scores, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
         int upper = S.loopBound(blockSize);
         long dimStride = (long) eb * blockSize;
-        for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector acc = FloatVector.zero(S);
-            long base = off + (long) eb * s0;
-            if (dtype == KvCacheDtype.BF16) {
-                for (int d = 0; d < headDim; d++) {
-                    FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
-                            .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                    acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
-                }
-            } else {
-                for (int d = 0; d < headDim; d++) {
-                    IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
-                            .convertShape(VectorOperators.B2I, INTS, 0)).and(0xFF).lanewise(VectorOperators.LSHL, 8);
-                    FloatVector k = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
-                            .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-                    acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
-                }
-            }
-            acc.mul(scale).intoArray(scores, s0);
+        if (dtype == KvCacheDtype.BF16) {
+            blockScoresBf16(keys, off, upper, dimStride, q, qOff, headDim, scale, scores);
+        } else {
+            blockScoresE5m2(keys, off, upper, dimStride, q, qOff, headDim, scale, scores);
         }
         for (int s0 = upper; s0 < blockSize; s0++) {
             float acc = 0f;
@@ -321,28 +315,45 @@ final class VectorKernels {
         }
     }
 
+    private static void blockScoresBf16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int qOff, int headDim,
+                                        float scale, float[] scores) {
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector acc = FloatVector.zero(S);
+            long base = off + 2L * s0;
+            for (int d = 0; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+            }
+            acc.mul(scale).intoArray(scores, s0);
+        }
+    }
+
+    private static void blockScoresE5m2(MemorySegment keys, long off, int upper, long dimStride, float[] q, int qOff, int headDim,
+                                        float scale, float[] scores) {
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector acc = FloatVector.zero(S);
+            long base = off + s0;
+            for (int d = 0; d < headDim; d++) {
+                IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0)).and(0xFF).lanewise(VectorOperators.LSHL, 8);
+                FloatVector k = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                        .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+                acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+            }
+            acc.mul(scale).intoArray(scores, s0);
+        }
+    }
+
     /** {@link #accumulateValues} over a bf16 or fp8 e5m2 cache. */
     private static void accumulateValuesNarrow(float[] out, int off, int n, float[] p, int first, int last, MemorySegment v,
                                                long vOff, long vStride, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
         int upper = S.loopBound(n);
-        for (int i = 0; i < upper; i += L) {
-            FloatVector acc = FloatVector.fromArray(S, out, off + i);
-            for (int j = first; j <= last; j++) {
-                long at = vOff + j * vStride + (long) eb * i;
-                FloatVector x;
-                if (dtype == KvCacheDtype.BF16) {
-                    x = ((IntVector) ShortVector.fromMemorySegment(HALF, v, at, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                } else {
-                    IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, at, LE).convertShape(VectorOperators.B2I, INTS, 0))
-                            .and(0xFF).lanewise(VectorOperators.LSHL, 8);
-                    x = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
-                            .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-                }
-                acc = x.fma(FloatVector.broadcast(S, p[j]), acc);
-            }
-            acc.intoArray(out, off + i);
+        if (dtype == KvCacheDtype.BF16) {
+            accumulateValuesBf16(out, off, upper, p, first, last, v, vOff, vStride);
+        } else {
+            accumulateValuesE5m2(out, off, upper, p, first, last, v, vOff, vStride);
         }
         for (int i = upper; i < n; i++) {
             float acc = out[off + i];
@@ -350,6 +361,34 @@ final class VectorKernels {
                 acc = Math.fma(kvScalar(v, vOff + j * vStride + (long) eb * i, dtype), p[j], acc);
             }
             out[off + i] = acc;
+        }
+    }
+
+    private static void accumulateValuesBf16(float[] out, int off, int upper, float[] p, int first, int last, MemorySegment v,
+                                             long vOff, long vStride) {
+        for (int i = 0; i < upper; i += L) {
+            FloatVector acc = FloatVector.fromArray(S, out, off + i);
+            for (int j = first; j <= last; j++) {
+                FloatVector x = ((IntVector) ShortVector.fromMemorySegment(HALF, v, vOff + j * vStride + 2L * i, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                acc = x.fma(FloatVector.broadcast(S, p[j]), acc);
+            }
+            acc.intoArray(out, off + i);
+        }
+    }
+
+    private static void accumulateValuesE5m2(float[] out, int off, int upper, float[] p, int first, int last, MemorySegment v,
+                                             long vOff, long vStride) {
+        for (int i = 0; i < upper; i += L) {
+            FloatVector acc = FloatVector.fromArray(S, out, off + i);
+            for (int j = first; j <= last; j++) {
+                IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, vOff + j * vStride + i, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0)).and(0xFF).lanewise(VectorOperators.LSHL, 8);
+                FloatVector x = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+                        .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+                acc = x.fma(FloatVector.broadcast(S, p[j]), acc);
+            }
+            acc.intoArray(out, off + i);
         }
     }
 
@@ -441,53 +480,76 @@ final class VectorKernels {
 
     /**
      * One 256-weight super-block of Q4_K or Q6_K into dst[off, off + 256), by the formulas of ggml's
-     * dequantize_row_q4_K / dequantize_row_q6_K (scalar code: correct first; not yet vectorized).
+     * dequantize_row_q4_K / dequantize_row_q6_K, L weights at a time: the quants are unpacked in byte
+     * lanes, widened to floats, then scaled with the same float operations, in the same order, as ggml's
+     * scalar code (so the results are bit for bit its own). Assumes L divides 16, as the Q4_0 case does.
      */
     static void dequantizeSuperBlock(MemorySegment w, WeightType type, long block, float[] dst, int off) {
         if (type == WeightType.Q4_K) {
             float d = Float.float16ToFloat(w.get(BF16, block)), min = Float.float16ToFloat(w.get(BF16, block + 2));
-            long scales = block + 4, qs = block + 16;
+            long scales = w.get(K_SCALES_LO, block + 4);
+            int scalesHi = w.get(K_SCALES_HI, block + 12);
+            long qs = block + 16;
             for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
-                float d1 = d * q4kScale(w, scales, is), m1 = min * q4kMin(w, scales, is);
-                float d2 = d * q4kScale(w, scales, is + 1), m2 = min * q4kMin(w, scales, is + 1);
+                float d1 = d * q4kScale(scales, scalesHi, is), m1 = min * q4kMin(scales, scalesHi, is);
+                float d2 = d * q4kScale(scales, scalesHi, is + 1), m2 = min * q4kMin(scales, scalesHi, is + 1);
                 long q = qs + j / 2;
-                for (int l = 0; l < 32; l++) {
-                    int b = w.get(ValueLayout.JAVA_BYTE, q + l) & 0xFF;
-                    dst[off + j + l] = d1 * (b & 0xF) - m1;
-                    dst[off + j + 32 + l] = d2 * (b >>> 4) - m2;
+                // Byte l holds element j + l (low nibble) and element j + 32 + l (high nibble).
+                for (int l = 0; l < 32; l += L) {
+                    ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, q + l, LE);
+                    ((FloatVector) packed.and((byte) 0x0F).convertShape(VectorOperators.B2F, S, 0))
+                            .mul(d1).sub(m1).intoArray(dst, off + j + l);
+                    ((FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).convertShape(VectorOperators.B2F, S, 0))
+                            .mul(d2).sub(m2).intoArray(dst, off + j + 32 + l);
                 }
             }
         } else {
             long ql = block, qh = block + 128, sc = block + 192;
             float d = Float.float16ToFloat(w.get(BF16, block + 208));
             for (int n = 0; n < 256; n += 128, ql += 64, qh += 32, sc += 8) {
-                for (int l = 0; l < 32; l++) {
+                // Elements n + l + 32k (k = 0..3) take the low or high nibble of ql[l] or ql[l + 32] and
+                // bits 2k, 2k + 1 of qh[l]; a 6-bit quant minus 32 fits a signed byte lane.
+                for (int l = 0; l < 32; l += L) {
                     int is = l / 16;
-                    int low0 = w.get(ValueLayout.JAVA_BYTE, ql + l) & 0xFF, low32 = w.get(ValueLayout.JAVA_BYTE, ql + l + 32) & 0xFF;
-                    int high = w.get(ValueLayout.JAVA_BYTE, qh + l) & 0xFF;
-                    int q1 = ((low0 & 0xF) | ((high & 3) << 4)) - 32;
-                    int q2 = ((low32 & 0xF) | (((high >> 2) & 3) << 4)) - 32;
-                    int q3 = ((low0 >>> 4) | (((high >> 4) & 3) << 4)) - 32;
-                    int q4 = ((low32 >>> 4) | (((high >> 6) & 3) << 4)) - 32;
-                    dst[off + n + l] = d * w.get(ValueLayout.JAVA_BYTE, sc + is) * q1;
-                    dst[off + n + l + 32] = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2) * q2;
-                    dst[off + n + l + 64] = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4) * q3;
-                    dst[off + n + l + 96] = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6) * q4;
+                    ByteVector low0 = ByteVector.fromMemorySegment(BYTES, w, ql + l, LE);
+                    ByteVector low32 = ByteVector.fromMemorySegment(BYTES, w, ql + l + 32, LE);
+                    ByteVector high = ByteVector.fromMemorySegment(BYTES, w, qh + l, LE);
+                    ByteVector q1 = low0.and((byte) 0x0F).or(high.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q2 = low32.and((byte) 0x0F)
+                            .or(high.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q3 = low0.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
+                            .or(high.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    ByteVector q4 = low32.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
+                            .or(high.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32);
+                    // ggml: d * sc * q, i.e. (d * sc) * q in float.
+                    float d1 = d * w.get(ValueLayout.JAVA_BYTE, sc + is), d2 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2);
+                    float d3 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4), d4 = d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6);
+                    ((FloatVector) q1.convertShape(VectorOperators.B2F, S, 0)).mul(d1).intoArray(dst, off + n + l);
+                    ((FloatVector) q2.convertShape(VectorOperators.B2F, S, 0)).mul(d2).intoArray(dst, off + n + l + 32);
+                    ((FloatVector) q3.convertShape(VectorOperators.B2F, S, 0)).mul(d3).intoArray(dst, off + n + l + 64);
+                    ((FloatVector) q4.convertShape(VectorOperators.B2F, S, 0)).mul(d4).intoArray(dst, off + n + l + 96);
                 }
             }
         }
     }
 
+    /** The 12 packed bytes of Q4_K's 6-bit scales and mins: bytes 0-7, then 8-11. */
+    private static final ValueLayout.OfLong K_SCALES_LO = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfInt K_SCALES_HI = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
+
+    /** Byte k (0..11) of the packed scales, unsigned. */
+    private static int q4kByte(long lo, int hi, int k) {
+        return k < 8 ? (int) (lo >>> (8 * k)) & 0xFF : (hi >>> (8 * (k - 8))) & 0xFF;
+    }
+
     /** ggml's get_scale_min_k4, scale part: 6-bit scale j of the 12 packed bytes. */
-    private static int q4kScale(MemorySegment w, long q, int j) {
-        return j < 4 ? w.get(ValueLayout.JAVA_BYTE, q + j) & 63
-                : (w.get(ValueLayout.JAVA_BYTE, q + j + 4) & 0xF) | (((w.get(ValueLayout.JAVA_BYTE, q + j - 4) & 0xFF) >> 6) << 4);
+    private static int q4kScale(long lo, int hi, int j) {
+        return j < 4 ? q4kByte(lo, hi, j) & 63 : (q4kByte(lo, hi, j + 4) & 0xF) | ((q4kByte(lo, hi, j - 4) >> 6) << 4);
     }
 
     /** ggml's get_scale_min_k4, min part. */
-    private static int q4kMin(MemorySegment w, long q, int j) {
-        return j < 4 ? w.get(ValueLayout.JAVA_BYTE, q + j + 4) & 63
-                : ((w.get(ValueLayout.JAVA_BYTE, q + j + 4) & 0xFF) >> 4) | (((w.get(ValueLayout.JAVA_BYTE, q + j) & 0xFF) >> 6) << 4);
+    private static int q4kMin(long lo, int hi, int j) {
+        return j < 4 ? q4kByte(lo, hi, j + 4) & 63 : (q4kByte(lo, hi, j + 4) >> 4) | ((q4kByte(lo, hi, j) >> 6) << 4);
     }
 
     /**
@@ -548,7 +610,7 @@ final class VectorKernels {
             for (int j = 0; j < 4; j++) {
                 for (int k = 0; k < 4; k++) {
                     int t = t0 + k;
-                    out[t * rows + r0 + j] = acc[LANE_OF_16[4 * j + k]] + tail(wf, j * cols, in, t * cols, upper, cols);
+                    out[t * rows + r0 + j] = acc[LANE_OF_16[4 * j + k]] + (upper == cols ? 0f : tail(wf, j * cols, in, t * cols, upper, cols));
                 }
             }
             return;
@@ -576,7 +638,7 @@ final class VectorKernels {
         for (int j = 0; j < 4; j++) {
             for (int k = 0; k < 4; k++) {
                 int t = t0 + k;
-                out[t * rows + r0 + j] = treeSum(acc, (4 * j + k) * L) + tail(wf, j * cols, in, t * cols, upper, cols);
+                out[t * rows + r0 + j] = treeSum(acc, (4 * j + k) * L) + (upper == cols ? 0f : tail(wf, j * cols, in, t * cols, upper, cols));
             }
         }
     }
@@ -671,7 +733,7 @@ final class VectorKernels {
             FloatVector r = w.blend(zero.rearrange(ROTR[3]), LANES[3]).add(w.rearrange(HALVING[3]).blend(zero, LANES[3]));
             r.intoArray(acc, 0);
             for (int j = 0; j < 4; j++) {
-                out[t * rows + r0 + j] = acc[LANE_OF_4[j]] + tail(wf, j * cols, in, x0, upper, cols);
+                out[t * rows + r0 + j] = acc[LANE_OF_4[j]] + (upper == cols ? 0f : tail(wf, j * cols, in, x0, upper, cols));
             }
             return;
         }
@@ -680,7 +742,7 @@ final class VectorKernels {
         a2.intoArray(acc, 2 * L);
         a3.intoArray(acc, 3 * L);
         for (int j = 0; j < 4; j++) {
-            out[t * rows + r0 + j] = treeSum(acc, j * L) + tail(wf, j * cols, in, x0, upper, cols);
+            out[t * rows + r0 + j] = treeSum(acc, j * L) + (upper == cols ? 0f : tail(wf, j * cols, in, x0, upper, cols));
         }
     }
 

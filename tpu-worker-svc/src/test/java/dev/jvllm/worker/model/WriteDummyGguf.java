@@ -6,6 +6,8 @@ import java.util.SplittableRandom;
 /**
  * Not a test: writes a llama GGUF with random weights for a config.json (e.g. a shapes/ file), matrices
  * in F32 (0), F16 (1) or Q8_0 (8), to benchmark the GGUF path. Usage: WriteDummyGguf CONFIG_DIR TYPE OUT.gguf
+ * The file carries a synthetic SentencePiece vocabulary of the config's size, so both this engine and
+ * llama.cpp can load (and serve) the same file.
  */
 public final class WriteDummyGguf {
     public static void main(String[] args) throws Exception {
@@ -17,6 +19,7 @@ public final class WriteDummyGguf {
                 .meta("llama.feed_forward_length", c.intermediateSize()).meta("llama.attention.head_count", c.numHeads())
                 .meta("llama.attention.head_count_kv", c.numKvHeads()).meta("llama.context_length", c.maxPositionEmbeddings())
                 .meta("llama.rope.freq_base", (float) c.ropeTheta()).meta("llama.attention.layer_norm_rms_epsilon", (float) c.rmsNormEps());
+        syntheticVocabulary(g, c.vocabSize());
         int h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), ff = c.intermediateSize(), v = c.vocabSize();
         g.tensor("token_embd.weight", type, random(rng, (long) v * h, 1), v, h);
         for (int l = 0; l < c.numLayers(); l++) {
@@ -35,6 +38,37 @@ public final class WriteDummyGguf {
             g.tensor("output.weight", type, random(rng, (long) v * h, Math.sqrt(3.0 / h)), v, h);
         }
         g.write(Path.of(args[2]));
+    }
+
+    /** <unk>, <s>, </s>, the 256 byte tokens, then distinct pieces ("▁a", "b", "▁ab", ...) ranked by score. */
+    private static void syntheticVocabulary(GgufWriter g, int size) {
+        java.util.List<String> tokens = new java.util.ArrayList<>(java.util.List.of("<unk>", "<s>", "</s>"));
+        int[] types = new int[size];
+        float[] scores = new float[size];
+        types[0] = 2;
+        types[1] = 3;
+        types[2] = 3;
+        for (int b = 0; b < 256 && tokens.size() < size; b++) {
+            types[tokens.size()] = 6;
+            tokens.add(String.format("<0x%02X>", b));
+        }
+        for (int n = 0; tokens.size() < size; n++) {
+            StringBuilder piece = new StringBuilder();
+            for (int k = n / 2; ; k = k / 26 - 1) {
+                piece.insert(0, (char) ('a' + k % 26));
+                if (k < 26) {
+                    break;
+                }
+            }
+            if (n % 2 == 0) {
+                piece.insert(0, '\u2581');
+            }
+            scores[tokens.size()] = -tokens.size();
+            types[tokens.size()] = 1;
+            tokens.add(piece.toString());
+        }
+        g.meta("tokenizer.ggml.model", "llama").meta("tokenizer.ggml.tokens", tokens).meta("tokenizer.ggml.scores", scores)
+                .meta("tokenizer.ggml.token_type", types).meta("tokenizer.ggml.bos_token_id", 1).meta("tokenizer.ggml.eos_token_id", 2);
     }
 
     private static float[] random(SplittableRandom rng, long n, double scale) {
