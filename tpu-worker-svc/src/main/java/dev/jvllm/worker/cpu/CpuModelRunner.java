@@ -39,7 +39,9 @@ public final class CpuModelRunner {
     private final MemorySegment[][] qkvBiases;
     private float[][] qkvOut, gateUpOut;
     private final float[] siluScratch;
-    private static volatile boolean kernelsWarm;
+    /** Storage types whose kernels this JVM has already warmed up. */
+    private static final java.util.Set<WeightType> WARM = java.util.EnumSet.noneOf(WeightType.class);
+    private static final java.util.Set<KvCacheDtype> WARM_KV = java.util.EnumSet.noneOf(KvCacheDtype.class);
     /** Decode-size steps read f32/bf16 rows straight from memory instead of staging them (-Djvllm.cpu.direct-decode=true); off: measured no faster here. */
     private static final boolean DIRECT_DECODE = Boolean.parseBoolean(System.getProperty("jvllm.cpu.direct-decode", "false"));
 
@@ -59,9 +61,30 @@ public final class CpuModelRunner {
             qkvBiases[l] = new MemorySegment[]{layer.bq(), layer.bk(), layer.bv()};
             gateUpWeights[l] = new LlamaWeights.Matrix[]{layer.wGate(), layer.wUp()};
         }
-        if (!kernelsWarm) {
-            VectorKernels.warmUp();
-            kernelsWarm = true;
+        java.util.Set<WeightType> types = java.util.EnumSet.of(w.lmHead().type(), w.tokenEmbeddings().type());
+        for (int l = 0; l < c.numLayers(); l++) {
+            for (LlamaWeights.Matrix m : qkvWeights[l]) {
+                types.add(m.type());
+            }
+            for (LlamaWeights.Matrix m : gateUpWeights[l]) {
+                types.add(m.type());
+            }
+            types.add(w.layer(l).wo().type());
+            types.add(w.layer(l).wDown().type());
+        }
+        synchronized (WARM) {
+            if (WARM.addAll(types)) {
+                VectorKernels.warmUpMatmuls(types, DIRECT_DECODE);
+            }
+        }
+    }
+
+    /** The attention kernels for this cache's storage type, compiled before the first step uses them. */
+    private static void warmUpAttention(KvCacheDtype kv) {
+        synchronized (WARM_KV) {
+            if (WARM_KV.add(kv)) {
+                VectorKernels.warmUpAttention(kv);
+            }
         }
     }
 
@@ -109,6 +132,7 @@ public final class CpuModelRunner {
             return logits;
         }
         ensureCapacity(T);
+        warmUpAttention(cache.dtype());
         int hidden = c.hiddenSize();
         embedTokens(input);
         ropeTables(T);

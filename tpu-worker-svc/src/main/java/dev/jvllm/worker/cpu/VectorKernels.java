@@ -38,6 +38,13 @@ final class VectorKernels {
     /** L int8 values (Q8_0 quants). */
     private static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(S.vectorBitSize() / 4));
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    /*
+     * Half (and e5m2, the top byte of a half) to float in three vector ops, exact for finite values: the
+     * sign-extended half shifted so its exponent and mantissa land in the float's low exponent bits, the
+     * copies of the sign that the shift pushed into the exponent's top 3 bits cleared, then a rescale by
+     * 2^(127 - 15), which also turns half subnormals into float normals. The sign survives the multiply.
+     */
+    private static final int F16_SIGN_EXP_MANT = 0x8FFF_E000, E5M2_SIGN_EXP_MANT = 0x8FE0_0000;
     /** Rotations by L/2, L/4, ..., 1 lanes: the fixed reduction tree of {@link #sumLanes}. */
     private static final VectorShuffle<Float>[] HALVING = halvingShuffles();
 
@@ -335,10 +342,9 @@ final class VectorKernels {
             FloatVector acc = FloatVector.zero(S);
             long base = off + s0;
             for (int d = 0; d < headDim; d++) {
-                IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
-                        .convertShape(VectorOperators.B2I, INTS, 0)).and(0xFF).lanewise(VectorOperators.LSHL, 8);
-                FloatVector k = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
-                        .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+                FloatVector k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0)).lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
                 acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
             }
             acc.mul(scale).intoArray(scores, s0);
@@ -382,10 +388,9 @@ final class VectorKernels {
         for (int i = 0; i < upper; i += L) {
             FloatVector acc = FloatVector.fromArray(S, out, off + i);
             for (int j = first; j <= last; j++) {
-                IntVector h = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, vOff + j * vStride + i, LE)
-                        .convertShape(VectorOperators.B2I, INTS, 0)).and(0xFF).lanewise(VectorOperators.LSHL, 8);
-                FloatVector x = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
-                        .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+                FloatVector x = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, vOff + j * vStride + i, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0)).lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
                 acc = x.fma(FloatVector.broadcast(S, p[j]), acc);
             }
             acc.intoArray(out, off + i);
@@ -457,15 +462,10 @@ final class VectorKernels {
                     }
                 }
                 case F16 -> {
-                    // Exact for finite halves: exponent and mantissa shifted into place and rescaled by
-                    // 2^112 (which also turns subnormals into normals), then the sign copied.
                     for (int i = 0; i < upper; i += L) {
-                        IntVector h = (IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE)
-                                .convertShape(VectorOperators.S2I, INTS, 0);
-                        FloatVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats()
-                                .mul(0x1p112f);
-                        magnitude.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
-                                .reinterpretAsFloats().intoArray(dst, d + i);
+                        ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                                .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f)
+                                .intoArray(dst, d + i);
                     }
                 }
             }
@@ -812,37 +812,54 @@ final class VectorKernels {
     }
 
     /**
-     * Runs the hot kernels on small data until the JIT has compiled them: interpreted Vector API
-     * code is orders of magnitude slower, which would make a first long prefill take many seconds.
+     * Runs the matmul kernels on small data of the given storage types until the JIT has compiled them:
+     * interpreted Vector API code is orders of magnitude slower, which would make a first long prefill
+     * take many seconds. Only the model's own types are exercised: a type-switching kernel profiled
+     * with every type inlines every branch, and past C2's inlining budget its vector operations fall
+     * back to (boxed) Java code.
      */
-    static void warmUp() {
-        int n = 4 * L + 3;
+    static void warmUpMatmuls(java.util.Set<WeightType> types, boolean direct) {
+        int cols = 256 + 3 * L;   // whole 256-element super-blocks, plus a tail for the float types
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment seg = arena.allocate(8L * n * 4, 64);
-            LlamaWeights.Matrix f32 = new LlamaWeights.Matrix(seg, WeightType.F32, 8, n);
-            LlamaWeights.Matrix bf16 = new LlamaWeights.Matrix(seg, WeightType.BF16, 8, n);
-            LlamaWeights.Matrix f16 = new LlamaWeights.Matrix(seg, WeightType.F16, 8, n);
-            float[] in = new float[4 * n], out = new float[4 * 8], wf = new float[4 * n], e = new float[n];
+            MemorySegment seg = arena.allocate(8L * cols * 4, 64);
+            LlamaWeights.Matrix[] ms = types.stream()
+                    .map(t -> new LlamaWeights.Matrix(seg, t, 8, t.blockQuantized() ? 256 : cols))
+                    .toArray(LlamaWeights.Matrix[]::new);
+            float[] in = new float[4 * cols], out = new float[4 * 8], wf = new float[4 * cols], e = new float[cols];
             float[] acc = new float[ACC_SCRATCH];
-            LlamaWeights.Matrix[] types = {f32, bf16, f16};
             for (int i = 0; i < 12_000; i++) {
-                widenRows(types[i % 3], i & 4, 4, wf);
-                dot(wf, 0, in, i & 1, n);
-                dot4x4(wf, n, i & 4, 8, in, 0, out, acc);
-                dot4x1(wf, n, i & 4, 8, in, i & 3, out, acc);
-                dot4x1Direct(types[i % 2], i & 4, in, i & 3, out, acc);
+                LlamaWeights.Matrix m = ms[i % ms.length];
+                widenRows(m, i & 4, 4, wf);
+                dot(wf, 0, in, i & 1, m.cols());
+                dot4x4(wf, m.cols(), i & 4, 8, in, 0, out, acc);
+                dot4x1(wf, m.cols(), i & 4, 8, in, i & 3, out, acc);
+                if (direct && (m.type() == WeightType.F32 || m.type() == WeightType.BF16)) {
+                    dot4x1Direct(m, i & 4, in, i & 3, out, acc);
+                }
                 java.util.Arrays.fill(e, -0.5f);
-                expInPlace(e, 0, n);
-                siluTimes(e, in, 0, n, wf);
-                KvCacheDtype kv = KvCacheDtype.values()[i % 3];
-                blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e, kv);
-                accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
+                siluTimes(e, in, 0, cols, wf);
                 rmsNorm(out, 0, in, 0, seg, 8, 1e-5f);
-                scale(in, 0, n, 0.5f);
+                scale(in, 0, cols, 0.5f);
                 add(out, in, 8);
             }
         }
     }
+
+    /** As {@link #warmUpMatmuls}, for the attention kernels over a cache of one storage type. */
+    static void warmUpAttention(KvCacheDtype kv) {
+        int n = 4 * L + 3;
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(8L * n * 4, 64);
+            float[] in = new float[4 * n], e = new float[n];
+            for (int i = 0; i < 12_000; i++) {
+                java.util.Arrays.fill(e, -0.5f);
+                expInPlace(e, 0, n);
+                blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e, kv);
+                accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
+            }
+        }
+    }
+
 
     // exp(x) as Cephes' expf: x = n ln2 + r, a degree-7 polynomial for e^r, times 2^n. Plain IEEE
     // mul/add/fma in a fixed order, so the vector lanes and the scalar version give identical bits

@@ -343,4 +343,57 @@ class VectorKernelsTest {
             }
         }
     }
+
+    @org.junit.jupiter.api.Test
+    void halfWideningIsExactForEveryFiniteHalf() {
+        int cols = 1 << 16;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(2L * cols, 64);
+            for (int h = 0; h < cols; h++) {
+                seg.set(HALF, 2L * h, (short) h);
+            }
+            float[] wf = new float[cols];
+            VectorKernels.widenRows(new LlamaWeights.Matrix(seg, WeightType.F16, 1, cols), 0, 1, wf);
+            for (int h = 0; h < cols; h++) {
+                if ((h & 0x7C00) != 0x7C00) {   // weights are finite
+                    assertEquals(Float.floatToRawIntBits(Float.float16ToFloat((short) h)), Float.floatToRawIntBits(wf[h]),
+                            "half 0x" + Integer.toHexString(h));
+                }
+            }
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void e5m2CacheWideningIsExactForEveryFiniteByte() {
+        int n = 256, bs = 16;
+        try (Arena arena = Arena.ofConfined()) {
+            // Values: n positions of one dimension; keys: one dimension over n slots (transposed layout).
+            MemorySegment cache = arena.allocate(n, 64);
+            for (int b = 0; b < n; b++) {
+                cache.set(ValueLayout.JAVA_BYTE, b, (byte) b);
+            }
+            float[] ones = new float[n];
+            java.util.Arrays.fill(ones, 1f);
+            for (int b = 0; b < n; b++) {
+                if ((b & 0x7C) == 0x7C) {
+                    continue;   // inf/nan never stored: conversion saturates
+                }
+                float exact = KvCacheDtype.fromE5m2((byte) b);
+                float[] out = new float[1];
+                VectorKernels.accumulateValues(out, 0, 1, ones, b, b, cache, 0, 1, KvCacheDtype.FP8_E5M2);
+                assertEquals(Float.floatToRawIntBits(exact + 0f), Float.floatToRawIntBits(out[0]), "value byte 0x" + Integer.toHexString(b));
+            }
+            float[] q = {1f}, scores = new float[bs];
+            for (int s0 = 0; s0 < n; s0 += bs) {
+                VectorKernels.blockScores(cache, s0, bs, q, 0, 1, 1f, scores, KvCacheDtype.FP8_E5M2);
+                for (int j = 0; j < bs; j++) {
+                    int b = s0 + j;
+                    if ((b & 0x7C) != 0x7C) {
+                        assertEquals(Float.floatToRawIntBits(KvCacheDtype.fromE5m2((byte) b) + 0f), Float.floatToRawIntBits(scores[j] + 0f),
+                                "key byte 0x" + Integer.toHexString(b));
+                    }
+                }
+            }
+        }
+    }
 }
