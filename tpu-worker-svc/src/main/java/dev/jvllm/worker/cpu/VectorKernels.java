@@ -462,11 +462,12 @@ final class VectorKernels {
                     }
                 }
                 case F16 -> {
-                    for (int i = 0; i < upper; i += L) {
-                        ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                                .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f)
-                                .intoArray(dst, d + i);
+                    // A plain loop: C2 vectorizes it into the CPU's half-to-float conversion (vcvtph2ps),
+                    // which the Vector API does not expose; measured ~1.7x faster than the bit arithmetic.
+                    for (int i = 0; i < cols; i++) {
+                        dst[d + i] = Float.float16ToFloat(w.get(BF16, rowOff + 2L * i));
                     }
+                    continue;
                 }
             }
             if (m.type().blockQuantized()) {
