@@ -38,7 +38,12 @@ public final class CpuModelRunner {
     private final LlamaWeights.Matrix[][] qkvWeights, gateUpWeights;
     private final MemorySegment[][] qkvBiases;
     private float[][] qkvOut, gateUpOut;
-    private final float[] siluScratch;
+    private final ThreadLocal<float[]> siluScratch;
+    /**
+     * Tokens per chunk of the per-token work (norms, rotary, KV writes, SwiGLU): spread over the pool for
+     * prefills, inline for decode-sized steps, where a hand-off would cost more than the work.
+     */
+    private static final int PER_TOKEN_CHUNK = 8;
     /** Storage types whose kernels this JVM has already warmed up. */
     private static final java.util.Set<WeightType> WARM = java.util.EnumSet.noneOf(WeightType.class);
     private static final java.util.Set<KvCacheDtype> WARM_KV = java.util.EnumSet.noneOf(KvCacheDtype.class);
@@ -51,7 +56,8 @@ public final class CpuModelRunner {
         this.pool = pool;
         this.maxModelLen = maxModelLen;
         this.invFreq = ropeInverseFrequencies(c);
-        this.siluScratch = new float[c.intermediateSize()];
+        int ff = c.intermediateSize();
+        this.siluScratch = ThreadLocal.withInitial(() -> new float[ff]);
         this.qkvWeights = new LlamaWeights.Matrix[c.numLayers()][];
         this.gateUpWeights = new LlamaWeights.Matrix[c.numLayers()][];
         this.qkvBiases = new MemorySegment[c.numLayers()][];
@@ -189,27 +195,31 @@ public final class CpuModelRunner {
     private void attentionBlock(LlamaWeights.Layer layer, int l, StepInput input, PagedKvCache cache, int T) {
         int hidden = c.hiddenSize(), qDim = c.qDim(), kvDim = c.kvDim(), hd = c.headDim();
         float eps = (float) c.rmsNormEps();
-        for (int t = 0; t < T; t++) {
-            VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.inputNorm(), hidden, eps);
-        }
+        pool.parallelFor(T, PER_TOKEN_CHUNK, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.inputNorm(), hidden, eps);
+            }
+        });
         matmuls(qkvOut, xb, T, qkvWeights[l], qkvBiases[l]);
-        for (int t = 0; t < T; t++) {
-            for (int h = 0; h < c.numHeads(); h++) {
-                int off = t * qDim + h * hd;
-                if (layer.qNorm() != null) {
-                    VectorKernels.rmsNorm(q, off, q, off, layer.qNorm(), hd, eps);
+        pool.parallelFor(T, PER_TOKEN_CHUNK, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                for (int h = 0; h < c.numHeads(); h++) {
+                    int off = t * qDim + h * hd;
+                    if (layer.qNorm() != null) {
+                        VectorKernels.rmsNorm(q, off, q, off, layer.qNorm(), hd, eps);
+                    }
+                    rotateHalf(q, off, t);
                 }
-                rotateHalf(q, off, t);
-            }
-            for (int h = 0; h < c.numKvHeads(); h++) {
-                int off = t * kvDim + h * hd;
-                if (layer.kNorm() != null) {
-                    VectorKernels.rmsNorm(k, off, k, off, layer.kNorm(), hd, eps);
+                for (int h = 0; h < c.numKvHeads(); h++) {
+                    int off = t * kvDim + h * hd;
+                    if (layer.kNorm() != null) {
+                        VectorKernels.rmsNorm(k, off, k, off, layer.kNorm(), hd, eps);
+                    }
+                    rotateHalf(k, off, t);
                 }
-                rotateHalf(k, off, t);
             }
-        }
-        writeKvCache(input, cache, l, T);
+            writeKvCache(input, cache, l, from, to);
+        });
         pagedAttention(input, cache, l, T);
         matmul(xb, att, T, layer.wo(), layer.bo());
         VectorKernels.add(x, xb, T * hidden);
@@ -217,13 +227,18 @@ public final class CpuModelRunner {
 
     private void mlpBlock(LlamaWeights.Layer layer, int l, int T) {
         int hidden = c.hiddenSize(), ff = c.intermediateSize();
-        for (int t = 0; t < T; t++) {
-            VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.postAttentionNorm(), hidden, (float) c.rmsNormEps());
-        }
+        pool.parallelFor(T, PER_TOKEN_CHUNK, (from, to) -> {
+            for (int t = from; t < to; t++) {
+                VectorKernels.rmsNorm(xb, t * hidden, x, t * hidden, layer.postAttentionNorm(), hidden, (float) c.rmsNormEps());
+            }
+        });
         matmuls(gateUpOut, xb, T, gateUpWeights[l], null);
-        for (int t = 0; t < T; t++) {
-            VectorKernels.siluTimes(gate, up, t * ff, ff, siluScratch);
-        }
+        pool.parallelFor(T, PER_TOKEN_CHUNK, (from, to) -> {
+            float[] scratch = siluScratch.get();
+            for (int t = from; t < to; t++) {
+                VectorKernels.siluTimes(gate, up, t * ff, ff, scratch);
+            }
+        });
         matmul(xb, gate, T, layer.wDown(), null);
         VectorKernels.add(x, xb, T * hidden);
     }
@@ -244,12 +259,13 @@ public final class CpuModelRunner {
         }
     }
 
-    private void writeKvCache(StepInput input, PagedKvCache cache, int l, int T) {
+    /** Writes the K/V rows of tokens [from, to) into their cache slots. */
+    private void writeKvCache(StepInput input, PagedKvCache cache, int l, int from, int to) {
         int kvDim = c.kvDim(), bs = cache.blockSize();
         KvCacheDtype dtype = cache.dtype();
         int eb = dtype.bytesPerElement();
         MemorySegment kc = cache.keys(l), vc = cache.values(l);
-        for (int t = 0; t < T; t++) {
+        for (int t = from; t < to; t++) {
             int[] table = input.seqs().get(tokenSeq[t]).blockTable();
             long valueBase = cache.tokenOffset(table, positions[t]);
             long keyBase = cache.keyBlockOffset(table[positions[t] / bs]) + (long) (positions[t] % bs) * eb;
