@@ -170,18 +170,20 @@ public final class LlamaWeights implements AutoCloseable {
     }
 
     /**
-     * True when q/k rows are in GGUF (llama.cpp) order: each head's rotary pairs are adjacent elements
+     * True when q/k rows are in llama.cpp's llama-GGUF order: each head's rotary pairs are adjacent elements
      * (2i, 2i + 1) instead of HF's (i, i + headDim/2). Attention only needs q and k in the same order,
-     * so the runner rotates the pairs where they are instead of permuting the weights back.
+     * so the runner rotates the pairs where they are instead of permuting the weights back. False for
+     * safetensors and for qwen2/qwen3 GGUF files, which llama.cpp keeps in HF order.
      */
     public boolean interleavedRope() {
         return interleavedRope;
     }
 
     /**
-     * A llama-architecture GGUF file alone: hyperparameters from its metadata, tensors mapped in place
-     * (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K matrices). Fails with a {@link ModelLoadException} naming the file for
-     * corrupt or truncated files, other architectures and tensor types the kernels do not compute with.
+     * A GGUF file alone (llama.cpp architectures llama, qwen2, qwen3): hyperparameters from its metadata, tensors
+     * mapped in place (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K matrices). Fails with a {@link ModelLoadException} naming
+     * the file for corrupt or truncated files, other architectures, settings the engine does not compute (YaRN or
+     * other rope scaling, partial rotary, sliding windows) and tensor types the kernels do not compute with.
      */
     public static LlamaWeights loadGguf(Path file) {
         Arena arena = Arena.ofShared();
@@ -194,7 +196,7 @@ public final class LlamaWeights implements AutoCloseable {
             }
             ModelConfig c = GgufModel.config(g);
             LlamaWeights w = GgufModel.weights(g, c, arena);
-            w.interleavedRope = true;
+            w.interleavedRope = GgufModel.interleavedRope(c.architecture());
             return w;
         } catch (RuntimeException e) {
             arena.close();

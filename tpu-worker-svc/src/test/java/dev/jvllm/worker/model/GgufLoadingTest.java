@@ -17,11 +17,11 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -51,34 +51,25 @@ class GgufLoadingTest {
                 .intermediate(INTER).vocab(VOCAB).maxPos(128).tied(false).dtype("f32").seed(11).write(tmp.resolve("st"));
     }
 
-    /** HF name -> GGUF name, and the tensors, read back as floats. */
-    private static Map<String, float[]> read(Path dir) {
-        Map<String, float[]> out = new LinkedHashMap<>();
+    /** A tensor as HF stores it: its shape and values. */
+    private record Tensor(long[] shape, float[] values) {}
+
+    /** Every tensor of a single-file f32 safetensors model, by HF name. */
+    private static Map<String, Tensor> read(Path dir) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
         try (Arena arena = Arena.ofConfined()) {
-            WeightFiles files = WeightFiles.open(dir, arena);
-            List<String> names = new ArrayList<>(List.of("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"));
-            for (int i = 0; i < LAYERS; i++) {
-                for (String n : List.of("input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "self_attn.k_proj",
-                        "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")) {
-                    names.add("model.layers." + i + "." + n + ".weight");
-                }
-            }
-            for (String n : names) {
-                SafetensorsFile.StoredTensor t = files.get(n, files.has(n) ? shapeOf(dir, n, arena) : new long[0]);
+            for (SafetensorsFile.StoredTensor t : SafetensorsFile.open(dir.resolve("model.safetensors"), arena).tensors().values()) {
                 float[] v = new float[(int) t.numElements()];
                 for (int i = 0; i < v.length; i++) {
                     v[i] = t.data().get(F32, 4L * i);
                 }
-                out.put(n, v);
+                out.put(t.name(), new Tensor(t.shape(), v));
             }
         }
         return out;
     }
 
-    private static long[] shapeOf(Path dir, String name, Arena arena) {
-        return SafetensorsFile.open(dir.resolve("model.safetensors"), arena).tensors().get(name).shape();
-    }
-
+    /** The name convert_hf_to_gguf gives an HF tensor (llama-arch.cpp's names). */
     private static String ggufName(String hf) {
         return switch (hf) {
             case "model.embed_tokens.weight" -> "token_embd.weight";
@@ -86,25 +77,34 @@ class GgufLoadingTest {
             case "lm_head.weight" -> "output.weight";
             default -> {
                 String[] p = hf.split("\\.", 4);   // model, layers, i, rest
-                String rest = p[3].replace(".weight", "");
-                yield "blk." + p[2] + "." + switch (rest) {
-                    case "input_layernorm" -> "attn_norm";
-                    case "post_attention_layernorm" -> "ffn_norm";
-                    case "self_attn.q_proj" -> "attn_q";
-                    case "self_attn.k_proj" -> "attn_k";
-                    case "self_attn.v_proj" -> "attn_v";
-                    case "self_attn.o_proj" -> "attn_output";
-                    case "mlp.gate_proj" -> "ffn_gate";
-                    case "mlp.up_proj" -> "ffn_up";
-                    default -> "ffn_down";
-                } + ".weight";
+                yield "blk." + p[2] + "." + switch (p[3]) {
+                    case "input_layernorm.weight" -> "attn_norm.weight";
+                    case "post_attention_layernorm.weight" -> "ffn_norm.weight";
+                    case "self_attn.q_proj.weight" -> "attn_q.weight";
+                    case "self_attn.k_proj.weight" -> "attn_k.weight";
+                    case "self_attn.v_proj.weight" -> "attn_v.weight";
+                    case "self_attn.o_proj.weight" -> "attn_output.weight";
+                    case "self_attn.q_proj.bias" -> "attn_q.bias";
+                    case "self_attn.k_proj.bias" -> "attn_k.bias";
+                    case "self_attn.v_proj.bias" -> "attn_v.bias";
+                    case "self_attn.o_proj.bias" -> "attn_output.bias";
+                    case "self_attn.q_norm.weight" -> "attn_q_norm.weight";
+                    case "self_attn.k_norm.weight" -> "attn_k_norm.weight";
+                    case "mlp.gate_proj.weight" -> "ffn_gate.weight";
+                    case "mlp.up_proj.weight" -> "ffn_up.weight";
+                    case "mlp.down_proj.weight" -> "ffn_down.weight";
+                    default -> throw new IllegalArgumentException(hf);
+                };
             }
         };
     }
 
-    /** llama.cpp's convert_hf_to_gguf permute of q/k rows: (head, 2, hd/2) -> (head, hd/2, 2). */
-    private static float[] permute(float[] w, int heads, int cols) {
-        int hd = HIDDEN / HEADS;
+    /**
+     * llama.cpp's LlamaModel.permute of q/k rows (weights and biases), llama architecture only:
+     * (head, 2, hd/2) -> (head, hd/2, 2).
+     */
+    private static float[] permute(float[] w, int heads, int rows) {
+        int hd = rows / heads, cols = w.length / rows;
         float[] out = new float[w.length];
         for (int h = 0; h < heads; h++) {
             for (int i = 0; i < hd / 2; i++) {
@@ -116,60 +116,54 @@ class GgufLoadingTest {
         return out;
     }
 
-    private static long[] shape(String hf) {
-        int q = HIDDEN, kv = KV_HEADS * HIDDEN / HEADS;
-        if (hf.endsWith("norm.weight")) {
-            return new long[]{HIDDEN};
+    /**
+     * What convert_hf_to_gguf writes for the model in {@code st}: {@code <arch>.}-prefixed metadata (key_length only when
+     * config.json has head_dim; rope.dimension_count for llama), q/k rows permuted for llama only, matrices of
+     * {@code type} and 1-D tensors in F32. Returns the weights as the engine will see them, in HF order and names.
+     */
+    private static Map<String, Tensor> writeGguf(Path st, Map<String, Tensor> w, int type, Path file) throws IOException {
+        ModelConfig c = ModelConfig.read(st);
+        String arch = c.architecture(), a = arch + ".";
+        GgufWriter g = new GgufWriter().meta("general.architecture", arch).meta("general.alignment", 32)
+                .meta(a + "embedding_length", c.hiddenSize()).meta(a + "block_count", c.numLayers())
+                .meta(a + "feed_forward_length", c.intermediateSize()).meta(a + "attention.head_count", c.numHeads())
+                .meta(a + "attention.head_count_kv", c.numKvHeads()).meta(a + "context_length", c.maxPositionEmbeddings())
+                .meta(a + "rope.freq_base", (float) c.ropeTheta())
+                .meta(a + "attention.layer_norm_rms_epsilon", (float) c.rmsNormEps());
+        if (ModelConfig.readJson(st.resolve("config.json")).has("head_dim")) {
+            g.meta(a + "attention.key_length", c.headDim()).meta(a + "attention.value_length", c.headDim());
         }
-        return switch (hf.replaceAll("model\\.layers\\.\\d+\\.", "")) {
-            case "model.embed_tokens.weight", "lm_head.weight" -> new long[]{VOCAB, HIDDEN};
-            case "self_attn.q_proj.weight" -> new long[]{q, HIDDEN};
-            case "self_attn.k_proj.weight", "self_attn.v_proj.weight" -> new long[]{kv, HIDDEN};
-            case "self_attn.o_proj.weight" -> new long[]{HIDDEN, q};
-            case "mlp.down_proj.weight" -> new long[]{HIDDEN, INTER};
-            default -> new long[]{INTER, HIDDEN};
-        };
-    }
-
-    /** Writes the model as GGUF with matrices of {@code type}; returns the weights as the engine will see them. */
-    private static Map<String, float[]> writeGguf(Map<String, float[]> w, int type, Path file) throws IOException {
-        GgufWriter g = new GgufWriter().meta("general.architecture", "llama").meta("general.alignment", 32)
-                .meta("llama.embedding_length", HIDDEN).meta("llama.block_count", LAYERS)
-                .meta("llama.feed_forward_length", INTER).meta("llama.attention.head_count", HEADS)
-                .meta("llama.attention.head_count_kv", KV_HEADS).meta("llama.context_length", 128)
-                .meta("llama.rope.freq_base", 10000f).meta("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-        Map<String, float[]> seen = new LinkedHashMap<>();
-        for (Map.Entry<String, float[]> e : w.entrySet()) {
-            long[] shape = shape(e.getKey());
-            boolean vector = shape.length == 1;
-            float[] values = e.getValue();
-            if (e.getKey().endsWith("q_proj.weight")) {
-                values = permute(values, HEADS, HIDDEN);
-            } else if (e.getKey().endsWith("k_proj.weight")) {
-                values = permute(values, KV_HEADS, HIDDEN);
+        if (arch.equals("llama")) {
+            g.meta(a + "rope.dimension_count", c.headDim());
+        }
+        Map<String, Tensor> seen = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : w.entrySet()) {
+            String name = e.getKey();
+            long[] shape = e.getValue().shape();
+            float[] values = e.getValue().values();
+            if (arch.equals("llama") && name.matches(".*\\.[qk]_proj\\.(weight|bias)")) {
+                values = permute(values, name.contains("q_proj") ? c.numHeads() : c.numKvHeads(), (int) shape[0]);
             }
-            int t = vector ? 0 : type;
-            g.tensor(ggufName(e.getKey()), t, values, shape);
-            // What the engine computes with, back in HF row order.
-            float[] stored = GgufWriter.roundTrip(t, e.getValue());
-            seen.put(e.getKey(), stored);
+            int t = shape.length == 1 ? 0 : type;
+            g.tensor(ggufName(name), t, values, shape);
+            seen.put(name, new Tensor(shape, GgufWriter.roundTrip(t, e.getValue().values())));
         }
         g.write(file);
         return seen;
     }
 
     /** A single-file f32 safetensors model with these tensors and the config of {@code like}. */
-    private static Path writeSafetensors(Map<String, float[]> w, Path like, Path dir) throws IOException {
+    private static Path writeSafetensors(Map<String, Tensor> w, Path like, Path dir) throws IOException {
         Files.createDirectories(dir);
         Files.copy(like.resolve("config.json"), dir.resolve("config.json"));
         StringBuilder header = new StringBuilder("{");
         long off = 0;
-        for (Map.Entry<String, float[]> e : w.entrySet()) {
-            long[] s = shape(e.getKey());
+        for (Map.Entry<String, Tensor> e : w.entrySet()) {
+            long[] s = e.getValue().shape();
             header.append(header.length() > 1 ? "," : "").append('"').append(e.getKey()).append("\":{\"dtype\":\"F32\",\"shape\":")
                     .append(java.util.Arrays.toString(s).replace(" ", "")).append(",\"data_offsets\":[").append(off).append(',')
-                    .append(off + 4L * e.getValue().length).append("]}");
-            off += 4L * e.getValue().length;
+                    .append(off + 4L * e.getValue().values().length).append("]}");
+            off += 4L * e.getValue().values().length;
         }
         byte[] h = header.append('}').toString().getBytes(StandardCharsets.UTF_8);
         int padded = (h.length + 7) / 8 * 8;
@@ -178,8 +172,8 @@ class GgufLoadingTest {
         while (b.position() < 8 + padded) {
             b.put((byte) ' ');
         }
-        for (float[] v : w.values()) {
-            for (float x : v) {
+        for (Tensor t : w.values()) {
+            for (float x : t.values()) {
                 b.putFloat(x);
             }
         }
@@ -221,35 +215,128 @@ class GgufLoadingTest {
         assertTrue(worst < tol, "worst relative logit difference " + worst);
     }
 
-    @Test
-    void f32AndQ8_0GgufGiveTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
-        Path st = safetensorsModel();
-        Map<String, float[]> weights = read(st);
-        for (int type : new int[]{0, 8, 2}) {
-            Path gguf = tmp.resolve("m-" + type + ".gguf");
-            Map<String, float[]> seen = writeGguf(weights, type, gguf);
-            Path same = writeSafetensors(seen, st, tmp.resolve("same-" + type));
+    /**
+     * Converts the safetensors model {@code st} to GGUF with each matrix type and checks the GGUF gives the logits of
+     * the same (round-tripped) weights loaded from safetensors; {@code exactF32}: F32 files must match bit for bit.
+     */
+    private void assertGgufLogitsMatchSafetensors(Path st, int[] types, boolean exactF32) throws IOException {
+        Map<String, Tensor> weights = read(st);
+        ModelConfig hf = ModelConfig.read(st);
+        for (int type : types) {
+            Path gguf = tmp.resolve(hf.architecture() + "-" + type + ".gguf");
+            Map<String, Tensor> seen = writeGguf(st, weights, type, gguf);
+            Path same = writeSafetensors(seen, st, tmp.resolve(hf.architecture() + "-same-" + type));
             float[] want, got;
             try (LlamaWeights w = LlamaWeights.load(same)) {
                 want = logits(w);
             }
             try (LlamaWeights w = LlamaWeights.loadGguf(gguf)) {
                 assertEquals(type == 8 ? WeightType.Q8_0 : type == 2 ? WeightType.Q4_0 : WeightType.F32, w.layer(0).wq().type());
-                assertEquals(VOCAB, w.config().vocabSize());
-                assertEquals(KV_HEADS, w.config().numKvHeads());
+                ModelConfig c = w.config();
+                assertEquals(List.of(hf.architecture(), hf.hiddenSize(), hf.numLayers(), hf.numHeads(), hf.numKvHeads(),
+                                hf.headDim(), hf.intermediateSize(), hf.vocabSize(), hf.maxPositionEmbeddings(), hf.ropeTheta(),
+                                hf.tieWordEmbeddings(), hf.qkvBias(), hf.oBias(), hf.qkNorm()),
+                        List.of(c.architecture(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(),
+                                c.headDim(), c.intermediateSize(), c.vocabSize(), c.maxPositionEmbeddings(), c.ropeTheta(),
+                                c.tieWordEmbeddings(), c.qkvBias(), c.oBias(), c.qkNorm()));
                 got = logits(w);
             }
-            // Same weights; only q.k is summed in another order (GGUF's rotary layout).
-            assertClose(want, got, 1e-5);
+            if (type == 0 && exactF32) {
+                assertArrayEquals(want, got, "F32 GGUF logits differ from the same weights in safetensors");
+            } else {
+                assertClose(want, got, 1e-5);
+            }
         }
+    }
+
+    @Test
+    void f32AndQ8_0GgufGiveTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
+        // Same weights; only q.k is summed in another order (llama GGUF's rotary layout), hence not bit-exact.
+        assertGgufLogitsMatchSafetensors(safetensorsModel(), new int[]{0, 8, 2}, false);
+    }
+
+    @Test
+    void qwen2GgufWithQkvBiasesAndGqaGivesTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
+        Path st = RandomModelWriter.builder().architecture("qwen2").hidden(HIDDEN).layers(LAYERS).heads(HEADS).kvHeads(KV_HEADS)
+                .intermediate(INTER).vocab(VOCAB).maxPos(128).tied(false).ropeTheta(1_000_000).dtype("f32").seed(12)
+                .write(tmp.resolve("qwen2"));
+        assertTrue(ModelConfig.read(st).qkvBias());
+        // No q/k permutation for qwen (NEOX rope): the same rows, so F32 is bit-exact.
+        assertGgufLogitsMatchSafetensors(st, new int[]{0, 8}, true);
+    }
+
+    @Test
+    void qwen3GgufWithQkNormsAndExplicitHeadDimGivesTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
+        Path st = RandomModelWriter.builder().architecture("qwen3").hidden(HIDDEN).layers(LAYERS).heads(HEADS).kvHeads(KV_HEADS)
+                .headDim(24).intermediate(INTER).vocab(VOCAB).maxPos(128).tied(true).ropeTheta(1_000_000).dtype("f32").seed(13)
+                .write(tmp.resolve("qwen3"));
+        ModelConfig c = ModelConfig.read(st);
+        assertTrue(c.qkNorm() && c.tieWordEmbeddings() && c.qDim() != c.hiddenSize());
+        assertGgufLogitsMatchSafetensors(st, new int[]{0, 8}, true);
+    }
+
+    /** A GGUF with the hyperparameters of a small {@code arch} model (plus {@code extra}) and only token_embd. */
+    private Path configOnly(String name, String arch, Map<String, Object> extra) throws IOException {
+        String a = arch + ".";
+        GgufWriter g = new GgufWriter().meta("general.architecture", arch).meta(a + "embedding_length", HIDDEN)
+                .meta(a + "block_count", 1).meta(a + "feed_forward_length", INTER).meta(a + "attention.head_count", HEADS)
+                .meta(a + "attention.head_count_kv", KV_HEADS);
+        extra.forEach(g::meta);
+        Path file = tmp.resolve(name + ".gguf");
+        g.tensor("token_embd.weight", 0, new float[VOCAB * HIDDEN], VOCAB, HIDDEN).write(file);
+        return file;
+    }
+
+    private static ModelConfig configOf(Path file) {
+        try (Arena arena = Arena.ofConfined()) {
+            return GgufModel.config(dev.jvllm.common.gguf.GgufFile.open(file, arena));
+        }
+    }
+
+    @Test
+    void ropeScalingKeysMapToLinearScalingOrFailNamingTheKey() throws Exception {
+        ModelConfig.RopeScaling linear4 = new ModelConfig.RopeScaling("linear", 4, 0, 0, 0);
+        assertEquals(linear4, configOf(configOnly("linear", "qwen2",
+                Map.of("qwen2.rope.scaling.type", "linear", "qwen2.rope.scaling.factor", 4f))).ropeScaling());
+        // llama.cpp reads a factor without a type as linear scaling, and never scales with type none.
+        assertEquals(linear4, configOf(configOnly("untyped", "qwen3", Map.of("qwen3.rope.scaling.factor", 4f))).ropeScaling());
+        assertEquals(null, configOf(configOnly("none", "qwen3",
+                Map.of("qwen3.rope.scaling.type", "none", "qwen3.rope.scaling.factor", 4f))).ropeScaling());
+        assertEquals(null, configOf(configOnly("plain", "qwen2", Map.of())).ropeScaling());
+        // The key is read under the file's own architecture, not llama's.
+        assertEquals(null, configOf(configOnly("other-arch", "qwen2", Map.of("llama.rope.scaling.factor", 4f))).ropeScaling());
+
+        assertMessage(configOnly("yarn", "qwen2", Map.of("qwen2.rope.scaling.type", "yarn", "qwen2.rope.scaling.factor", 4f,
+                "qwen2.rope.scaling.original_context_length", 32768)), "qwen2.rope.scaling.type 'yarn' is not supported");
+        assertMessage(configOnly("longrope", "qwen3", Map.of("qwen3.rope.scaling.type", "longrope")),
+                "qwen3.rope.scaling.type 'longrope' is not supported");
+    }
+
+    @Test
+    void qwenSettingsTheEngineDoesNotComputeFailAtLoadNamingTheFileAndKey() throws Exception {
+        assertMessage(configOnly("gemma3", "gemma3", Map.of()),
+                "unsupported GGUF architecture 'gemma3' (supported: llama, qwen2, qwen3)");
+        assertMessage(configOnly("partial-rotary", "qwen3", Map.of("qwen3.attention.key_length", 24,
+                "qwen3.rope.dimension_count", 12)), "partial rotary (qwen3.rope.dimension_count 12 of head size 24)");
+        assertMessage(configOnly("swa", "qwen2", Map.of("qwen2.attention.sliding_window", 32)), "qwen2.attention.sliding_window");
+        assertMessage(configOnly("value-length", "qwen3", Map.of("qwen3.attention.key_length", 24,
+                "qwen3.attention.value_length", 16)), "qwen3.attention.value_length 16");
+
+        // A qwen3 file without its q/k norms must not load as a plain llama.
+        Path st = RandomModelWriter.builder().architecture("qwen3").hidden(HIDDEN).layers(1).heads(HEADS).kvHeads(KV_HEADS)
+                .headDim(24).intermediate(INTER).vocab(VOCAB).tied(true).dtype("f32").seed(14).write(tmp.resolve("qwen3-nonorm"));
+        Map<String, Tensor> weights = read(st);
+        weights.remove("model.layers.0.self_attn.k_norm.weight");
+        Path noNorm = tmp.resolve("qwen3-no-k-norm.gguf");
+        writeGguf(st, weights, 0, noNorm);
+        assertMessage(noNorm, "missing tensor 'blk.0.attn_k_norm.weight'");
     }
 
     @Test
     void corruptTruncatedAndUnsupportedFilesFailAtLoadWithTheReason() throws Exception {
         Path st = safetensorsModel();
-        Map<String, float[]> weights = read(st);
         Path good = tmp.resolve("good.gguf");
-        writeGguf(weights, 0, good);
+        writeGguf(st, read(st), 0, good);
         byte[] bytes = Files.readAllBytes(good);
 
         Path truncated = tmp.resolve("truncated.gguf");
@@ -266,7 +353,7 @@ class GgufLoadingTest {
 
         Path arch = tmp.resolve("arch.gguf");
         new GgufWriter().meta("general.architecture", "gpt2").tensor("token_embd.weight", 0, new float[64], 1, 64).write(arch);
-        assertMessage(arch, "unsupported GGUF architecture 'gpt2'");
+        assertMessage(arch, "unsupported GGUF architecture 'gpt2' (supported: llama, qwen2, qwen3)");
         Path unknownType = tmp.resolve("type99.gguf");
         new GgufWriter().meta("general.architecture", "llama").raw("token_embd.weight", 99, new byte[64], 64, 1).write(unknownType);
         assertMessage(unknownType, "unsupported GGML type 99");
