@@ -56,6 +56,11 @@ public final class CpuModelRunner {
         this.pool = pool;
         this.maxModelLen = maxModelLen;
         this.invFreq = ropeInverseFrequencies(c);
+        if (w.ropeFreqFactors() != null) {
+            for (int i = 0; i < invFreq.length; i++) {
+                invFreq[i] /= w.ropeFreqFactors()[i];
+            }
+        }
         int ff = c.intermediateSize();
         this.siluScratch = ThreadLocal.withInitial(() -> new float[ff]);
         this.qkvWeights = new LlamaWeights.Matrix[c.numLayers()][];

@@ -159,12 +159,34 @@ final class GgufModel {
         }
         MemorySegment norm = vector(g, "output_norm.weight", h, arena);
         LlamaWeights.Matrix lmHead = c.tieWordEmbeddings() ? embed : matrix(g, "output.weight", vocab, h);
-        return LlamaWeights.of(c, arena, embed, layers, norm, lmHead);
+        LlamaWeights w = LlamaWeights.of(c, arena, embed, layers, norm, lmHead);
+        w.ropeFreqFactors = ropeFreqFactors(g, c);
+        return w;
     }
 
     /** A bias the first block has (so every block must have it), or none. */
     private static MemorySegment bias(GgufFile g, boolean present, String name, long n, Arena arena) {
         return present ? vector(g, name, n, arena) : null;
+    }
+
+    /**
+     * llama.cpp's converter stores Llama 3.1+ rope scaling ("llama3": per-frequency smoothing between
+     * low and high wavelengths) as the per-frequency divisors it computed, tensor rope_freqs.weight,
+     * instead of metadata; the angle of frequency i is then position * theta_i / factor_i.
+     */
+    private static float[] ropeFreqFactors(GgufFile g, ModelConfig c) {
+        if (!g.tensors().containsKey("rope_freqs.weight")) {
+            return null;
+        }
+        MemorySegment v = vector(g, "rope_freqs.weight", c.headDim() / 2, Arena.ofAuto());
+        float[] f = new float[c.headDim() / 2];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = v.get(F32, 4L * i);
+            if (!(f[i] > 0) || Float.isInfinite(f[i])) {
+                throw new ModelLoadException(g.path() + ": rope_freqs.weight[" + i + "] = " + f[i] + " is not a positive factor");
+            }
+        }
+        return f;
     }
 
     private static GgufFile.Tensor tensor(GgufFile g, String name, long... rowsThenCols) {

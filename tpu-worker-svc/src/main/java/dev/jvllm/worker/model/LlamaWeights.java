@@ -179,6 +179,13 @@ public final class LlamaWeights implements AutoCloseable {
         return interleavedRope;
     }
 
+    /** Per-frequency rope divisors from a GGUF file's rope_freqs.weight (Llama 3.1+ scaling), or null. */
+    float[] ropeFreqFactors;
+
+    public float[] ropeFreqFactors() {
+        return ropeFreqFactors;
+    }
+
     /**
      * A GGUF file alone (llama.cpp architectures llama, qwen2, qwen3): hyperparameters from its metadata, tensors
      * mapped in place (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K matrices). Fails with a {@link ModelLoadException} naming

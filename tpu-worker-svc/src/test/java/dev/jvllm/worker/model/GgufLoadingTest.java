@@ -136,6 +136,13 @@ class GgufLoadingTest {
         if (arch.equals("llama")) {
             g.meta(a + "rope.dimension_count", c.headDim());
         }
+        if (c.ropeScaling() != null && c.ropeScaling().type().equals("llama3")) {
+            float[] factors = llama3RopeFactors(c);
+            if (zeroFirstRopeFactor) {
+                factors[0] = 0;
+            }
+            g.tensor("rope_freqs.weight", 0, factors, c.headDim() / 2);
+        }
         Map<String, Tensor> seen = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : w.entrySet()) {
             String name = e.getKey();
@@ -150,6 +157,27 @@ class GgufLoadingTest {
         }
         g.write(file);
         return seen;
+    }
+
+    /** The per-frequency divisors llama.cpp's converter stores for Llama 3.1+ rope scaling, by its formula. */
+    private static float[] llama3RopeFactors(ModelConfig c) {
+        ModelConfig.RopeScaling rs = c.ropeScaling();
+        double oldLen = rs.originalMaxPositionEmbeddings();
+        double lowWavelen = oldLen / rs.lowFreqFactor(), highWavelen = oldLen / rs.highFreqFactor();
+        float[] f = new float[c.headDim() / 2];
+        for (int i = 0; i < f.length; i++) {
+            double freq = 1.0 / Math.pow(c.ropeTheta(), 2.0 * i / c.headDim());
+            double wavelen = 2 * Math.PI / freq;
+            if (wavelen < highWavelen) {
+                f[i] = 1;
+            } else if (wavelen > lowWavelen) {
+                f[i] = (float) rs.factor();
+            } else {
+                double smooth = (oldLen / wavelen - rs.lowFreqFactor()) / (rs.highFreqFactor() - rs.lowFreqFactor());
+                f[i] = (float) (1 / ((1 - smooth) / rs.factor() + smooth));
+            }
+        }
+        return f;
     }
 
     /** A single-file f32 safetensors model with these tensors and the config of {@code like}. */
@@ -254,6 +282,28 @@ class GgufLoadingTest {
         // Same weights; only q.k is summed in another order (llama GGUF's rotary layout), hence not bit-exact.
         assertGgufLogitsMatchSafetensors(safetensorsModel(), new int[]{0, 8, 2}, false);
     }
+
+    @Test
+    void llama3RopeScalingStoredAsRopeFreqsGivesTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
+        // Llama 3.1+: the converter writes the scaling as rope_freqs.weight, not as metadata; ignoring it
+        // would rotate most frequencies up to 8x too fast.
+        Path st = RandomModelWriter.builder().architecture("llama").hidden(HIDDEN).layers(LAYERS).heads(HEADS).kvHeads(KV_HEADS)
+                .intermediate(INTER).vocab(VOCAB).maxPos(128).tied(false).ropeScalingLlama3(true).dtype("f32").seed(14)
+                .write(tmp.resolve("llama3-rope-st"));
+        assertEquals("llama3", ModelConfig.read(st).ropeScaling().type());
+        assertGgufLogitsMatchSafetensors(st, new int[]{0}, false);
+        Path bad = tmp.resolve("bad-rope-freqs.gguf");
+        zeroFirstRopeFactor = true;
+        try {
+            writeGguf(st, read(st), 0, bad);
+        } finally {
+            zeroFirstRopeFactor = false;
+        }
+        assertMessage(bad, "rope_freqs.weight[0] = 0.0 is not a positive factor");
+    }
+
+    /** Makes {@link #writeGguf} store a zero rope factor (a corrupt file). */
+    private static boolean zeroFirstRopeFactor;
 
     @Test
     void qwen2GgufWithQkvBiasesAndGqaGivesTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
