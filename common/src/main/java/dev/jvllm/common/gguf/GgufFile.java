@@ -31,7 +31,8 @@ public final class GgufFile {
 
     /** GGML tensor types this engine can compute with (ids from ggml.h). */
     public enum TensorType {
-        F32(0, 1, 4), F16(1, 1, 2), Q4_0(2, 32, 18), Q8_0(8, 32, 34), Q4_K(12, 256, 144), Q6_K(14, 256, 210), BF16(30, 1, 2);
+        F32(0, 1, 4), F16(1, 1, 2), Q4_0(2, 32, 18), Q4_1(3, 32, 20), Q5_0(6, 32, 22), Q5_1(7, 32, 24), Q8_0(8, 32, 34),
+        Q4_K(12, 256, 144), Q5_K(13, 256, 176), Q6_K(14, 256, 210), BF16(30, 1, 2);
 
         public final int id, blockElements, blockBytes;
 
@@ -228,7 +229,7 @@ public final class GgufFile {
             TensorType type = TensorType.of(info.type());
             if (type == null) {
                 throw new GgufFormatException(path + ": tensor '" + info.name() + "' has unsupported GGML type " + info.type()
-                        + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+                        + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)");
             }
             if (info.dims()[0] % type.blockElements != 0) {
                 throw corrupt("tensor '" + info.name() + "': row of " + info.dims()[0] + " is not a whole number of "

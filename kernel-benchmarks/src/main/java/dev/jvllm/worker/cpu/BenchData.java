@@ -31,8 +31,8 @@ final class BenchData {
 
     static LlamaWeights.Matrix matrix(Arena arena, WeightType type, int rows, int cols, SplittableRandom rng) {
         int block = switch (type) {
-            case Q8_0, Q4_0 -> 32;
-            case Q4_K, Q6_K -> 256;
+            case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 -> 32;
+            case Q4_K, Q5_K, Q6_K -> 256;
             default -> 1;
         };
         if (cols % block != 0 || rows % 4 != 0) {
@@ -61,15 +61,20 @@ final class BenchData {
         // The f16 scales of each block: offsets and the largest quant magnitude they multiply.
         long blockBytes = rowBytes / (cols / block);
         long[] scaleOffsets = switch (type) {
-            case Q8_0, Q4_0 -> new long[]{0};
-            case Q4_K -> new long[]{0, 2};     // d, dmin (times 6-bit scales and mins)
-            case Q6_K -> new long[]{208};      // d (times int8 scales)
+            case Q8_0, Q4_0, Q5_0 -> new long[]{0};
+            case Q4_1, Q5_1 -> new long[]{0, 2};   // d, m
+            case Q4_K, Q5_K -> new long[]{0, 2};   // d, dmin (times 6-bit scales and mins)
+            case Q6_K -> new long[]{208};          // d (times int8 scales)
             default -> throw new AssertionError(type);
         };
         float maxQuant = switch (type) {
             case Q8_0 -> 127;
             case Q4_0 -> 8;
+            case Q5_0 -> 16;
+            case Q4_1 -> 15;
+            case Q5_1 -> 31;
             case Q4_K -> 63 * 15;
+            case Q5_K -> 63 * 31;
             default -> 127 * 32;
         };
         for (long b = 0; b < seg.byteSize() / blockBytes; b++) {

@@ -37,7 +37,7 @@ import java.util.concurrent.TimeUnit;
  * Secondary metrics: {@code gflop} (10^9 FLOP/s, a multiply-add counted as 2) and {@code weightGB}
  * (GB/s of stored weights read; decode only).
  * <p>Shapes of SmolLM2-135M (rows x cols): q/o 576x576, k/v 192x576, gate/up 1536x576, down 576x1536,
- * lm_head 49152x576 (use {@code -p copies=1}). Q4_K/Q6_K need cols divisible by 256, so of these only down.
+ * lm_head 49152x576 (use {@code -p copies=1}). Q4_K/Q5_K/Q6_K need cols divisible by 256, so of these only down.
  */
 @BenchmarkMode(Mode.Throughput)
 @OutputTimeUnit(TimeUnit.SECONDS)
@@ -46,7 +46,7 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 5, time = 1)
 @State(Scope.Thread)
 public class MatmulBenchmark {
-    @Param({"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    @Param({"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"})
     public WeightType type;
     /** rows x cols; the default is SmolLM2-135M's down_proj, the one shape every type can store. */
     @Param("576x1536")

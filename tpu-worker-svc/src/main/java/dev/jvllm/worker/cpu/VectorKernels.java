@@ -183,7 +183,22 @@ final class VectorKernels {
                 int b = w.get(ValueLayout.JAVA_BYTE, block + 2 + i % 16) & 0xFF;
                 yield Float.float16ToFloat(w.get(BF16, block)) * (((i % 32) < 16 ? b & 0x0F : b >>> 4) - 8);
             }
+            case Q4_1, Q5_0, Q5_1, Q5_K -> scalarOfBlock(w, type, rowOff, i);
         };
+    }
+
+    /** Element i of a row of the 5-bit (or Q4_1) types: its whole block dequantized by the row kernel (not a hot path). */
+    private static float scalarOfBlock(MemorySegment w, WeightType type, long rowOff, int i) {
+        int n = type == WeightType.Q5_K ? 256 : 32;
+        float[] one = new float[n];
+        long block = rowOff + type.rowBytes(i / n * n);
+        switch (type) {
+            case Q4_1 -> widenQ4_1(w, block, 1, one, 0);
+            case Q5_0 -> widenQ5_0(w, block, 1, one, 0);
+            case Q5_1 -> widenQ5_1(w, block, 1, one, 0);
+            default -> widenQ5_K(w, block, 1, one, 0);
+        }
+        return one[i % n];
     }
 
     /**
@@ -440,6 +455,11 @@ final class VectorKernels {
                         }
                     }
                 }
+                // One small method per type: this body stays within C2's inlining budget.
+                case Q4_1 -> widenQ4_1(w, rowOff, cols / 32, dst, d);
+                case Q5_0 -> widenQ5_0(w, rowOff, cols / 32, dst, d);
+                case Q5_1 -> widenQ5_1(w, rowOff, cols / 32, dst, d);
+                case Q5_K -> widenQ5_K(w, rowOff, cols / 256, dst, d);
                 case Q4_K, Q6_K -> {
                     long blockBytes = m.type() == WeightType.Q4_K ? 144 : 210;
                     for (int b = 0; b < cols / 256; b++) {
@@ -551,6 +571,107 @@ final class VectorKernels {
     /** ggml's get_scale_min_k4, min part. */
     private static int q4kMin(long lo, int hi, int j) {
         return j < 4 ? q4kByte(lo, hi, j + 4) & 63 : (q4kByte(lo, hi, j + 4) >> 4) | ((q4kByte(lo, hi, j) >> 6) << 4);
+    }
+
+    /*
+     * The 32-element types besides Q8_0/Q4_0 (llama.cpp's fallbacks for rows that are not whole 256-element
+     * super-blocks, e.g. Qwen2.5-0.5B's 896) and Q5_K: one method per type, by the formulas of ggml's
+     * dequantize_row_q4_1 / _q5_0 / _q5_1 / _q5_K with the same float operations in the same order. Byte j of
+     * the 16 nibble bytes holds element j (low nibble) and element j + 16 (high nibble); the 5th bits of
+     * Q5_0/Q5_1 are bit j of a little-endian u32, taken per lane in int lanes. Assumes L divides 16.
+     * q * d (and Q5_K's d * scale * q) is exact in float, at most 22 significant bits, so a C compiler
+     * contracting ggml's q * d + m into an FMA gives these bits too.
+     */
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
+
+    /** {@code blocks} Q4_1 blocks from byte {@code at} into dst from {@code off}: q * d + m. */
+    static void widenQ4_1(MemorySegment w, long at, int blocks, float[] dst, int off) {
+        for (int b = 0; b < blocks; b++) {
+            long block = at + b * 20L;
+            float d = Float.float16ToFloat(w.get(BF16, block)), m = Float.float16ToFloat(w.get(BF16, block + 2));
+            for (int j = 0; j < 16; j += L) {
+                ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, block + 4 + j, LE);
+                ((FloatVector) packed.and((byte) 0x0F).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(d).add(m).intoArray(dst, off + b * 32 + j);
+                ((FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(d).add(m).intoArray(dst, off + b * 32 + 16 + j);
+            }
+        }
+    }
+
+    /** {@code blocks} Q5_0 blocks: (q - 16) * d. */
+    static void widenQ5_0(MemorySegment w, long at, int blocks, float[] dst, int off) {
+        IntVector lane = IntVector.zero(INTS).addIndex(1);
+        for (int b = 0; b < blocks; b++) {
+            long block = at + b * 22L;
+            float d = Float.float16ToFloat(w.get(BF16, block));
+            int qh = w.get(U32, block + 2);
+            for (int j = 0; j < 16; j += L) {
+                IntVector packed = (IntVector) ByteVector.fromMemorySegment(BYTES, w, block + 6 + j, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0);
+                IntVector h0 = IntVector.broadcast(INTS, qh >>> j).lanewise(VectorOperators.LSHR, lane).and(1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                IntVector h1 = IntVector.broadcast(INTS, qh >>> (j + 16)).lanewise(VectorOperators.LSHR, lane).and(1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                ((FloatVector) packed.and(0x0F).or(h0).sub(16).convert(VectorOperators.I2F, 0))
+                        .mul(d).intoArray(dst, off + b * 32 + j);
+                ((FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and(0x0F).or(h1).sub(16).convert(VectorOperators.I2F, 0))
+                        .mul(d).intoArray(dst, off + b * 32 + 16 + j);
+            }
+        }
+    }
+
+    /** {@code blocks} Q5_1 blocks: q * d + m. */
+    static void widenQ5_1(MemorySegment w, long at, int blocks, float[] dst, int off) {
+        IntVector lane = IntVector.zero(INTS).addIndex(1);
+        for (int b = 0; b < blocks; b++) {
+            long block = at + b * 24L;
+            float d = Float.float16ToFloat(w.get(BF16, block)), m = Float.float16ToFloat(w.get(BF16, block + 2));
+            int qh = w.get(U32, block + 4);
+            for (int j = 0; j < 16; j += L) {
+                IntVector packed = (IntVector) ByteVector.fromMemorySegment(BYTES, w, block + 8 + j, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0);
+                IntVector h0 = IntVector.broadcast(INTS, qh >>> j).lanewise(VectorOperators.LSHR, lane).and(1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                IntVector h1 = IntVector.broadcast(INTS, qh >>> (j + 16)).lanewise(VectorOperators.LSHR, lane).and(1)
+                        .lanewise(VectorOperators.LSHL, 4);
+                ((FloatVector) packed.and(0x0F).or(h0).convert(VectorOperators.I2F, 0))
+                        .mul(d).add(m).intoArray(dst, off + b * 32 + j);
+                ((FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and(0x0F).or(h1).convert(VectorOperators.I2F, 0))
+                        .mul(d).add(m).intoArray(dst, off + b * 32 + 16 + j);
+            }
+        }
+    }
+
+    /**
+     * {@code blocks} Q5_K super-blocks: d1 * q - m1 as Q4_K, the quant's 5th bit from qh[l] (bit 2c of
+     * chunk c's low nibbles, bit 2c + 1 of its high nibbles).
+     */
+    static void widenQ5_K(MemorySegment w, long at, int blocks, float[] dst, int off) {
+        for (int b = 0; b < blocks; b++) {
+            long block = at + b * 176L;
+            int o = off + b * 256;
+            float d = Float.float16ToFloat(w.get(BF16, block)), min = Float.float16ToFloat(w.get(BF16, block + 2));
+            long scales = w.get(K_SCALES_LO, block + 4);
+            int scalesHi = w.get(K_SCALES_HI, block + 12);
+            long qh = block + 16, qs = block + 48;
+            for (int c = 0; c < 4; c++) {
+                int is = 2 * c;
+                float d1 = d * q4kScale(scales, scalesHi, is), m1 = min * q4kMin(scales, scalesHi, is);
+                float d2 = d * q4kScale(scales, scalesHi, is + 1), m2 = min * q4kMin(scales, scalesHi, is + 1);
+                long q = qs + 32L * c;
+                for (int l = 0; l < 32; l += L) {
+                    ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, q + l, LE);
+                    ByteVector high = ByteVector.fromMemorySegment(BYTES, w, qh + l, LE);
+                    ByteVector q1 = packed.and((byte) 0x0F)
+                            .or(high.lanewise(VectorOperators.LSHR, 2 * c).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
+                    ByteVector q2 = packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F)
+                            .or(high.lanewise(VectorOperators.LSHR, 2 * c + 1).and((byte) 1).lanewise(VectorOperators.LSHL, 4));
+                    ((FloatVector) q1.convertShape(VectorOperators.B2F, S, 0)).mul(d1).sub(m1).intoArray(dst, o + 64 * c + l);
+                    ((FloatVector) q2.convertShape(VectorOperators.B2F, S, 0)).mul(d2).sub(m2).intoArray(dst, o + 64 * c + 32 + l);
+                }
+            }
+        }
     }
 
     /**

@@ -215,6 +215,10 @@ final class GgufModel {
             case Q4_0 -> WeightType.Q4_0;
             case Q4_K -> WeightType.Q4_K;
             case Q6_K -> WeightType.Q6_K;
+            case Q4_1 -> WeightType.Q4_1;
+            case Q5_0 -> WeightType.Q5_0;
+            case Q5_1 -> WeightType.Q5_1;
+            case Q5_K -> WeightType.Q5_K;
         };
         return new LlamaWeights.Matrix(t.data(), type, (int) rows, (int) cols);
     }

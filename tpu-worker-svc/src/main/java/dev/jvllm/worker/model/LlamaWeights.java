@@ -188,9 +188,10 @@ public final class LlamaWeights implements AutoCloseable {
 
     /**
      * A GGUF file alone (llama.cpp architectures llama, qwen2, qwen3): hyperparameters from its metadata, tensors
-     * mapped in place (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K matrices). Fails with a {@link ModelLoadException} naming
-     * the file for corrupt or truncated files, other architectures, settings the engine does not compute (YaRN or
-     * other rope scaling, partial rotary, sliding windows) and tensor types the kernels do not compute with.
+     * mapped in place (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K matrices). Fails with a
+     * {@link ModelLoadException} naming the file for corrupt or truncated files, other architectures, settings the
+     * engine does not compute (YaRN or other rope scaling, partial rotary, sliding windows) and tensor types the
+     * kernels do not compute with.
      */
     public static LlamaWeights loadGguf(Path file) {
         Arena arena = Arena.ofShared();

@@ -13,7 +13,15 @@ public enum WeightType {
     /** GGML Q4_K: super-blocks of 256 (f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles; 144 bytes). */
     Q4_K(0),
     /** GGML Q6_K: super-blocks of 256 (128 bytes low nibbles, 64 bytes high 2 bits, 16 int8 scales, f16 d; 210 bytes). */
-    Q6_K(0);
+    Q6_K(0),
+    /** GGML Q4_1: blocks of 32, f16 scale d and f16 min m then 16 bytes of 4-bit quants, q * d + m (20 bytes). */
+    Q4_1(0),
+    /** GGML Q5_0: blocks of 32, f16 scale, 4 bytes of 5th bits, 16 bytes of nibbles, (q - 16) * d (22 bytes). */
+    Q5_0(0),
+    /** GGML Q5_1: blocks of 32, f16 d and m, 4 bytes of 5th bits, 16 bytes of nibbles, q * d + m (24 bytes). */
+    Q5_1(0),
+    /** GGML Q5_K: super-blocks of 256 (f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 32 bytes of 5th bits, 128 bytes of nibbles; 176 bytes). */
+    Q5_K(0);
 
     private final int bytes;
 
@@ -37,6 +45,10 @@ public enum WeightType {
             case Q4_0 -> cols / 32 * 18;
             case Q4_K -> cols / 256 * 144;
             case Q6_K -> cols / 256 * 210;
+            case Q4_1 -> cols / 32 * 20;
+            case Q5_0 -> cols / 32 * 22;
+            case Q5_1 -> cols / 32 * 24;
+            case Q5_K -> cols / 256 * 176;
             default -> cols * bytes;
         };
     }

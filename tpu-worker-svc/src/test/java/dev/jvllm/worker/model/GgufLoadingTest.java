@@ -122,6 +122,12 @@ class GgufLoadingTest {
      * {@code type} and 1-D tensors in F32. Returns the weights as the engine will see them, in HF order and names.
      */
     private static Map<String, Tensor> writeGguf(Path st, Map<String, Tensor> w, int type, Path file) throws IOException {
+        return writeGguf(st, w, name -> type, file);
+    }
+
+    /** As above, with each matrix's GGML type id chosen by its HF name (as llama.cpp's quantizer mixes types). */
+    private static Map<String, Tensor> writeGguf(Path st, Map<String, Tensor> w, java.util.function.ToIntFunction<String> typeOf,
+                                                 Path file) throws IOException {
         ModelConfig c = ModelConfig.read(st);
         String arch = c.architecture(), a = arch + ".";
         GgufWriter g = new GgufWriter().meta("general.architecture", arch).meta("general.alignment", 32)
@@ -151,7 +157,7 @@ class GgufLoadingTest {
             if (arch.equals("llama") && name.matches(".*\\.[qk]_proj\\.(weight|bias)")) {
                 values = permute(values, name.contains("q_proj") ? c.numHeads() : c.numKvHeads(), (int) shape[0]);
             }
-            int t = shape.length == 1 ? 0 : type;
+            int t = shape.length == 1 ? 0 : typeOf.applyAsInt(name);
             g.tensor(ggufName(name), t, values, shape);
             seen.put(name, new Tensor(shape, GgufWriter.roundTrip(t, e.getValue().values())));
         }
@@ -248,39 +254,106 @@ class GgufLoadingTest {
      * the same (round-tripped) weights loaded from safetensors; {@code exactF32}: F32 files must match bit for bit.
      */
     private void assertGgufLogitsMatchSafetensors(Path st, int[] types, boolean exactF32) throws IOException {
+        for (int type : types) {
+            assertGgufLogitsMatchSafetensors(st, String.valueOf(type), name -> type, type == 0 && exactF32);
+        }
+    }
+
+    /** As above for one file whose matrices have the types {@code typeOf} gives their HF names. */
+    private void assertGgufLogitsMatchSafetensors(Path st, String label, java.util.function.ToIntFunction<String> typeOf,
+                                                  boolean exact) throws IOException {
         Map<String, Tensor> weights = read(st);
         ModelConfig hf = ModelConfig.read(st);
-        for (int type : types) {
-            Path gguf = tmp.resolve(hf.architecture() + "-" + type + ".gguf");
-            Map<String, Tensor> seen = writeGguf(st, weights, type, gguf);
-            Path same = writeSafetensors(seen, st, tmp.resolve(hf.architecture() + "-same-" + type));
-            float[] want, got;
-            try (LlamaWeights w = LlamaWeights.load(same)) {
-                want = logits(w);
-            }
-            try (LlamaWeights w = LlamaWeights.loadGguf(gguf)) {
-                assertEquals(type == 8 ? WeightType.Q8_0 : type == 2 ? WeightType.Q4_0 : WeightType.F32, w.layer(0).wq().type());
-                ModelConfig c = w.config();
-                assertEquals(List.of(hf.architecture(), hf.hiddenSize(), hf.numLayers(), hf.numHeads(), hf.numKvHeads(),
-                                hf.headDim(), hf.intermediateSize(), hf.vocabSize(), hf.maxPositionEmbeddings(), hf.ropeTheta(),
-                                hf.tieWordEmbeddings(), hf.qkvBias(), hf.oBias(), hf.qkNorm()),
-                        List.of(c.architecture(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(),
-                                c.headDim(), c.intermediateSize(), c.vocabSize(), c.maxPositionEmbeddings(), c.ropeTheta(),
-                                c.tieWordEmbeddings(), c.qkvBias(), c.oBias(), c.qkNorm()));
-                got = logits(w);
-            }
-            if (type == 0 && exactF32) {
-                assertArrayEquals(want, got, "F32 GGUF logits differ from the same weights in safetensors");
-            } else {
-                assertClose(want, got, 1e-5);
-            }
+        Path gguf = tmp.resolve(hf.architecture() + "-" + label + ".gguf");
+        Map<String, Tensor> seen = writeGguf(st, weights, typeOf, gguf);
+        Path same = writeSafetensors(seen, st, tmp.resolve(hf.architecture() + "-same-" + label));
+        float[] want, got;
+        try (LlamaWeights w = LlamaWeights.load(same)) {
+            want = logits(w);
         }
+        try (LlamaWeights w = LlamaWeights.loadGguf(gguf)) {
+            assertEquals(weightType(typeOf.applyAsInt("model.layers.0.self_attn.q_proj.weight")), w.layer(0).wq().type());
+            assertEquals(weightType(typeOf.applyAsInt("model.layers.0.mlp.down_proj.weight")), w.layer(0).wDown().type());
+            ModelConfig c = w.config();
+            assertEquals(List.of(hf.architecture(), hf.hiddenSize(), hf.numLayers(), hf.numHeads(), hf.numKvHeads(),
+                            hf.headDim(), hf.intermediateSize(), hf.vocabSize(), hf.maxPositionEmbeddings(), hf.ropeTheta(),
+                            hf.tieWordEmbeddings(), hf.qkvBias(), hf.oBias(), hf.qkNorm()),
+                    List.of(c.architecture(), c.hiddenSize(), c.numLayers(), c.numHeads(), c.numKvHeads(),
+                            c.headDim(), c.intermediateSize(), c.vocabSize(), c.maxPositionEmbeddings(), c.ropeTheta(),
+                            c.tieWordEmbeddings(), c.qkvBias(), c.oBias(), c.qkNorm()));
+            got = logits(w);
+        }
+        if (exact) {
+            assertArrayEquals(want, got, "F32 GGUF logits differ from the same weights in safetensors");
+        } else {
+            assertClose(want, got, 1e-5);
+        }
+    }
+
+    /** The engine's storage type for a GGML type id. */
+    private static WeightType weightType(int ggmlType) {
+        return switch (ggmlType) {
+            case 0 -> WeightType.F32;
+            case 2 -> WeightType.Q4_0;
+            case 3 -> WeightType.Q4_1;
+            case 6 -> WeightType.Q5_0;
+            case 7 -> WeightType.Q5_1;
+            case 8 -> WeightType.Q8_0;
+            case 13 -> WeightType.Q5_K;
+            default -> throw new IllegalArgumentException("GGML type " + ggmlType);
+        };
     }
 
     @Test
     void f32AndQ8_0GgufGiveTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
         // Same weights; only q.k is summed in another order (llama GGUF's rotary layout), hence not bit-exact.
         assertGgufLogitsMatchSafetensors(safetensorsModel(), new int[]{0, 8, 2}, false);
+    }
+
+    @Test
+    void q4_1Q5_0AndQ5_1GgufGiveTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
+        // llama.cpp's types for rows that are not whole 256-element super-blocks (Q4_K -> Q5_0, Q5_K -> Q5_1).
+        assertGgufLogitsMatchSafetensors(safetensorsModel(), new int[]{3, 6, 7}, false);
+    }
+
+    @Test
+    void testQuantizersReconstructValuesWithinHalfAQuantizationStep() {
+        // The writer's quantizers must be real ones (else the logits comparisons above would test little):
+        // values in [-1, 1] come back within half a step of 2 / 15 (4-bit) or 2 / 31 (5-bit), plus f16 and
+        // Q5_K's 6-bit scale rounding. Q5_0 (as ggml's) maps the largest magnitude to -16 and clamps the far
+        // end at 15, so there up to a whole step d = 1 / 16.
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(3);
+        float[] x = new float[4 * 256];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextDouble(-1, 1);
+        }
+        for (int type : new int[]{3, 6, 7, 13}) {
+            float[] y = GgufWriter.roundTrip(type, x);
+            double worst = 0;
+            for (int i = 0; i < x.length; i++) {
+                worst = Math.max(worst, Math.abs(x[i] - y[i]));
+            }
+            double bound = type == 6 ? 1.05 / 16 : 0.6 * (type == 3 ? 2.0 / 15 : 2.0 / 31);
+            assertTrue(worst <= bound, "GGML type " + type + ": worst error " + worst + ", bound " + bound);
+        }
+    }
+
+    @Test
+    void q5_KAndMixedTypeGgufGiveTheLogitsOfTheSameWeightsInSafetensors() throws Exception {
+        // Q5_K rows are whole 256-element super-blocks: hidden and intermediate sizes of 256.
+        Path st = RandomModelWriter.builder().architecture("qwen2").hidden(256).layers(1).heads(4).kvHeads(2)
+                .intermediate(256).vocab(VOCAB).maxPos(128).tied(false).dtype("f32").seed(15).write(tmp.resolve("st256"));
+        assertGgufLogitsMatchSafetensors(st, new int[]{13}, false);
+        // Types mixed per tensor, as in a Q4_K_M / Q5_K_M file: every type warmed up and computed in one model.
+        assertGgufLogitsMatchSafetensors(st, "mixed", name -> switch (name.replaceAll(".*\\.(\\w+)\\.weight", "$1")) {
+            case "q_proj", "gate_proj", "up_proj" -> 13;
+            case "k_proj" -> 6;
+            case "v_proj" -> 7;
+            case "o_proj" -> 3;
+            case "down_proj" -> 8;
+            case "embed_tokens" -> 2;
+            default -> 13;
+        }, false);
     }
 
     @Test
@@ -407,9 +480,9 @@ class GgufLoadingTest {
         Path unknownType = tmp.resolve("type99.gguf");
         new GgufWriter().meta("general.architecture", "llama").raw("token_embd.weight", 99, new byte[64], 64, 1).write(unknownType);
         assertMessage(unknownType, "unsupported GGML type 99");
-        Path q5 = tmp.resolve("q5_0.gguf");
-        new GgufWriter().meta("general.architecture", "llama").raw("token_embd.weight", 6, new byte[22], 32, 1).write(q5);
-        assertMessage(q5, "unsupported GGML type 6");
+        Path q2k = tmp.resolve("q2_k.gguf");   // a type the kernels do not compute with
+        new GgufWriter().meta("general.architecture", "llama").raw("token_embd.weight", 10, new byte[84], 256, 1).write(q2k);
+        assertMessage(q2k, "unsupported GGML type 10");
         Path partial = tmp.resolve("partial-block.gguf");
         new GgufWriter().meta("general.architecture", "llama").raw("token_embd.weight", 8, new byte[34], 20, 1).write(partial);
         assertMessage(partial, "not a whole number of Q8_0 blocks");
