@@ -56,19 +56,19 @@ final class HfTokenizer implements AutoCloseable {
         if (!Files.isRegularFile(tokenizerJson)) {
             throw new IllegalArgumentException("tokenizer file not found: " + tokenizerJson);
         }
-        return load(() -> Files.newInputStream(tokenizerJson), tokenizerJson, "tokenizer file " + tokenizerJson);
+        return load(() -> Files.newInputStream(tokenizerJson), "tokenizer file " + tokenizerJson);
     }
 
     /** A tokenizer.json held in memory (converted from another format); {@code source} names it in errors. */
     static HfTokenizer load(byte[] tokenizerJson, String source) {
-        return load(() -> new ByteArrayInputStream(tokenizerJson), null, source);
+        return load(() -> new ByteArrayInputStream(tokenizerJson), source);
     }
 
     private interface JsonSource {
         InputStream open() throws IOException;
     }
 
-    private static HfTokenizer load(JsonSource json, Path file, String source) {
+    private static HfTokenizer load(JsonSource json, String source) {
         Map<Integer, String> vocab = new HashMap<>();
         Map<Integer, Boolean> specials = new HashMap<>();
         // The id table and the native tokenizer both parse the (possibly 10+ MB) file: do it side by side.
@@ -82,12 +82,8 @@ final class HfTokenizer implements AutoCloseable {
         HuggingFaceTokenizer tok;
         Map<String, String> options = Map.of("addSpecialTokens", "true", "truncation", "false", "padding", "false");
         try {
-            if (file != null) {
-                tok = HuggingFaceTokenizer.newInstance(file, options);
-            } else {
-                try (InputStream in = json.open()) {
-                    tok = HuggingFaceTokenizer.newInstance(in, options);
-                }
+            try (InputStream in = json.open()) {
+                tok = HuggingFaceTokenizer.newInstance(in, options);
             }
         } catch (IOException | RuntimeException e) {
             table.exceptionally(ignored -> null).join();

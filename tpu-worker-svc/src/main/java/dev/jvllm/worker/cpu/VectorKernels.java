@@ -164,41 +164,17 @@ final class VectorKernels {
     /** Floats of scratch a 4 x 4 tile needs for its accumulators. */
     static final int ACC_SCRATCH = 16 * L + 4;
 
+    /**
+     * Element i of a row of a plain float type: the tails of the vector loops and single embedding rows.
+     * Block-quantized rows are whole blocks and always go through {@link #widenRows}.
+     */
     private static float scalar(MemorySegment w, WeightType type, long rowOff, int i) {
         return switch (type) {
             case F32 -> w.get(F32, rowOff + 4L * i);
             case BF16 -> Float.intBitsToFloat((w.get(BF16, rowOff + 2L * i) & 0xFFFF) << 16);
             case F16 -> Float.float16ToFloat(w.get(BF16, rowOff + 2L * i));
-            case Q8_0 -> {
-                long block = rowOff + (i / 32) * 34L;
-                yield Float.float16ToFloat(w.get(BF16, block)) * w.get(ValueLayout.JAVA_BYTE, block + 2 + i % 32);
-            }
-            case Q4_K, Q6_K -> {   // not on a hot path: rows are dequantized whole by widenRows
-                float[] one = new float[256];
-                dequantizeSuperBlock(w, type, rowOff + (i / 256) * (type == WeightType.Q4_K ? 144L : 210L), one, 0);
-                yield one[i % 256];
-            }
-            case Q4_0 -> {
-                long block = rowOff + (i / 32) * 18L;
-                int b = w.get(ValueLayout.JAVA_BYTE, block + 2 + i % 16) & 0xFF;
-                yield Float.float16ToFloat(w.get(BF16, block)) * (((i % 32) < 16 ? b & 0x0F : b >>> 4) - 8);
-            }
-            case Q4_1, Q5_0, Q5_1, Q5_K -> scalarOfBlock(w, type, rowOff, i);
+            default -> throw new IllegalArgumentException(type + " rows are dequantized whole by widenRows");
         };
-    }
-
-    /** Element i of a row of the 5-bit (or Q4_1) types: its whole block dequantized by the row kernel (not a hot path). */
-    private static float scalarOfBlock(MemorySegment w, WeightType type, long rowOff, int i) {
-        int n = type == WeightType.Q5_K ? 256 : 32;
-        float[] one = new float[n];
-        long block = rowOff + type.rowBytes(i / n * n);
-        switch (type) {
-            case Q4_1 -> widenQ4_1(w, block, 1, one, 0);
-            case Q5_0 -> widenQ5_0(w, block, 1, one, 0);
-            case Q5_1 -> widenQ5_1(w, block, 1, one, 0);
-            default -> widenQ5_K(w, block, 1, one, 0);
-        }
-        return one[i % n];
     }
 
     /**
