@@ -1,6 +1,7 @@
 package dev.jvllm.deploy;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.jvllm.common.testing.SharedData;
 import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -54,14 +55,12 @@ class ComposeTopologyTest {
     static Path downloadDir;
 
     static Path findModel() {
-        for (Path p = Repo.ROOT; p != null; p = p.getParent()) {
-            for (Path candidate : List.of(p.resolve("shared/models/stories260K"), p.resolve("models/stories260K"))) {
-                if (Files.isRegularFile(candidate.resolve("config.json"))) {
-                    return candidate;
-                }
-            }
+        try {
+            Path model = SharedData.stories260K();
+            return Files.isRegularFile(model.resolve("config.json")) ? model : null;
+        } catch (IllegalStateException noShared) {
+            return null;
         }
-        return null;
     }
 
     /** Where the launcher's runtime class path comes from: -Djvllm.launcher.dir=DIR, or launcher/target. */
