@@ -24,10 +24,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * One weight matrix times activations, on one thread, the way CpuModelRunner.matmulGroups does it:
  * <ul>
- *   <li>{@code decode}: one token (a matrix-vector product), rows read straight from memory by
- *       {@code dot4x1Direct} for the types it handles (found at setup: it must match the staged results
- *       bit for bit), else staged 4 rows at a time through {@code widenRows} + {@code dot4x1};
- *   <li>{@code decodeStaged}: one token, always widenRows + dot4x1 (the runner's path when direct decode, -Djvllm.cpu.direct-decode, is off);
+ *   <li>{@code decode}: one token (a matrix-vector product) as the runner computes it: rows read straight
+ *       from memory one at a time by {@code dotRows} for the types it handles, else staged 4 rows at a time
+ *       through {@code widenRows} + {@code dot4x1};
+ *   <li>{@code decodeStaged}: one token, always widenRows + dot4x1 (the path of the other types, for comparison);
  *   <li>{@code widen}: widenRows alone over the whole matrix (the dequantization cost of the staged paths);
  *   <li>{@code prefill}: {@code tokens} tokens, each 4-row group widened once per token block and
  *       multiplied in 4 x 4 register tiles ({@code dot4x4}, {@code dot4x1} for leftovers).
@@ -116,28 +116,8 @@ public class MatmulBenchmark {
         out = new float[tokens * rows];
         wf = new float[4 * cols];
         acc = new float[VectorKernels.ACC_SCRATCH];
-        direct = directDecodeWorks();
-        System.out.println("# decode reads " + type + " rows " + (direct ? "directly (dot4x1Direct)" : "staged (widenRows + dot4x1)"));
-    }
-
-    /**
-     * Whether {@code dot4x1Direct} handles this type (the runner uses it for decode-size steps where it
-     * does): it must give exactly the staged path's results on a whole matrix.
-     */
-    private boolean directDecodeWorks() {
-        try {
-            matvec(matrices[0], true);
-        } catch (RuntimeException e) {
-            return false;   // it reads the rows as another type, past the matrix's end
-        }
-        float[] viaDirect = java.util.Arrays.copyOf(out, rows);
-        matvec(matrices[0], false);
-        for (int r = 0; r < rows; r++) {
-            if (Float.floatToIntBits(viaDirect[r]) != Float.floatToIntBits(out[r])) {
-                return false;
-            }
-        }
-        return true;
+        direct = VectorKernels.readsRowsDirectly(type);
+        System.out.println("# decode reads " + type + " rows " + (direct ? "directly (dotRows)" : "staged (widenRows + dot4x1)"));
     }
 
     @TearDown(Level.Trial)
@@ -146,13 +126,13 @@ public class MatmulBenchmark {
     }
 
     private void matvec(LlamaWeights.Matrix m, boolean fromMemory) {
+        if (fromMemory) {
+            VectorKernels.dotRows(m, 0, rows, in, 1, out, acc);
+            return;
+        }
         for (int r0 = 0; r0 < rows; r0 += 4) {
-            if (fromMemory) {
-                VectorKernels.dot4x1Direct(m, r0, in, 0, out, acc);
-            } else {
-                VectorKernels.widenRows(m, r0, 4, wf);
-                VectorKernels.dot4x1(wf, cols, r0, rows, in, 0, out, acc);
-            }
+            VectorKernels.widenRows(m, r0, 4, wf);
+            VectorKernels.dot4x1(wf, cols, r0, rows, in, 0, out, acc);
         }
     }
 

@@ -47,8 +47,6 @@ public final class CpuModelRunner {
     /** Storage types whose kernels this JVM has already warmed up. */
     private static final java.util.Set<WeightType> WARM = java.util.EnumSet.noneOf(WeightType.class);
     private static final java.util.Set<KvCacheDtype> WARM_KV = java.util.EnumSet.noneOf(KvCacheDtype.class);
-    /** Decode-size steps read f32/bf16 rows straight from memory instead of staging them (-Djvllm.cpu.direct-decode=true); off: measured no faster here. */
-    private static final boolean DIRECT_DECODE = Boolean.parseBoolean(System.getProperty("jvllm.cpu.direct-decode", "false"));
 
     public CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen) {
         this.w = weights;
@@ -72,20 +70,22 @@ public final class CpuModelRunner {
             qkvBiases[l] = new MemorySegment[]{layer.bq(), layer.bk(), layer.bv()};
             gateUpWeights[l] = new LlamaWeights.Matrix[]{layer.wGate(), layer.wUp()};
         }
-        java.util.Set<WeightType> types = java.util.EnumSet.of(w.lmHead().type(), w.tokenEmbeddings().type());
+        java.util.Map<WeightType, LlamaWeights.Matrix> oneOfEachType = new java.util.EnumMap<>(WeightType.class);
         for (int l = 0; l < c.numLayers(); l++) {
             for (LlamaWeights.Matrix m : qkvWeights[l]) {
-                types.add(m.type());
+                oneOfEachType.putIfAbsent(m.type(), m);
             }
             for (LlamaWeights.Matrix m : gateUpWeights[l]) {
-                types.add(m.type());
+                oneOfEachType.putIfAbsent(m.type(), m);
             }
-            types.add(w.layer(l).wo().type());
-            types.add(w.layer(l).wDown().type());
+            oneOfEachType.putIfAbsent(w.layer(l).wo().type(), w.layer(l).wo());
+            oneOfEachType.putIfAbsent(w.layer(l).wDown().type(), w.layer(l).wDown());
         }
+        oneOfEachType.putIfAbsent(w.lmHead().type(), w.lmHead());
+        oneOfEachType.putIfAbsent(w.tokenEmbeddings().type(), w.tokenEmbeddings());
         synchronized (WARM) {
-            if (WARM.addAll(types)) {
-                VectorKernels.warmUpMatmuls(types, DIRECT_DECODE);
+            if (WARM.addAll(oneOfEachType.keySet())) {
+                VectorKernels.warmUpMatmuls(oneOfEachType.values(), w.layer(0).inputNorm(), c.hiddenSize());
             }
         }
     }
@@ -373,7 +373,12 @@ public final class CpuModelRunner {
             work += (long) ws[m].rows() * ws[m].cols();
         }
         int groups = firstGroup[ws.length];
-        int minGroups = (int) Math.max(1, 16384L * groups / Math.max(1, work * T));
+        // Decode-size steps stream the weights from memory: one contiguous range per thread, as every extra
+        // range restarts the prefetcher's stream (model-sized jobs on two threads, measured here: 19 Gweights/s
+        // with one range per thread, 12-14 with four).
+        // Larger steps are compute-bound: smaller ranges, claimed dynamically, even out the threads.
+        int minGroups = T < 4 ? (groups + pool.threads() - 1) / pool.threads()
+                : (int) Math.max(1, 16384L * groups / Math.max(1, work * T));
         pool.parallelFor(groups, minGroups, (from, to) -> {
             int m = 0;
             for (int g = from; g < to; ) {
@@ -390,6 +395,11 @@ public final class CpuModelRunner {
 
     private void matmulGroups(float[] out, float[] in, int T, LlamaWeights.Matrix weight, MemorySegment bias, int from, int to) {
         int rows = weight.rows(), cols = weight.cols();
+        if (T < 4 && VectorKernels.readsRowsDirectly(weight.type())) {
+            VectorKernels.dotRows(weight, from * 4, Math.min(rows, to * 4), in, T, out, accScratch.get());
+            addBias(out, T, rows, bias, from, to);
+            return;
+        }
         float[] wf = widenScratch.get();
         if (wf.length < 4 * cols) {
             wf = new float[4 * cols];
@@ -397,26 +407,6 @@ public final class CpuModelRunner {
         }
         float[] acc = accScratch.get();
         int tokenBlock = Math.max(4, (64 * 1024 / cols) & ~3);
-        if (T < 4 && DIRECT_DECODE && (weight.type() == WeightType.F32 || weight.type() == WeightType.BF16)) {
-            for (int g = from; g < to; g++) {
-                int r0 = g * 4;
-                if (r0 + 4 <= rows) {
-                    for (int t = 0; t < T; t++) {
-                        VectorKernels.dot4x1Direct(weight, r0, in, t, out, acc);
-                    }
-                } else {
-                    int n = rows - r0;
-                    VectorKernels.widenRows(weight, r0, n, wf);
-                    for (int r = 0; r < n; r++) {
-                        for (int t = 0; t < T; t++) {
-                            out[t * rows + r0 + r] = VectorKernels.dot(wf, r * cols, in, t * cols, cols);
-                        }
-                    }
-                }
-            }
-            addBias(out, T, rows, bias, from, to);
-            return;
-        }
         for (int t0 = 0; t0 < T; t0 += tokenBlock) {
             int t1 = Math.min(T, t0 + tokenBlock);
             for (int g = from; g < to; g++) {

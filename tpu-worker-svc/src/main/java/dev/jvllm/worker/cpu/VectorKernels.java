@@ -161,7 +161,7 @@ final class VectorKernels {
         return map;
     }
 
-    /** Floats of scratch a 4 x 4 tile needs for its accumulators. */
+    /** Floats of scratch a 4 x 4 tile needs for its accumulators (dotRows needs 6 L). */
     static final int ACC_SCRATCH = 16 * L + 4;
 
     /**
@@ -741,73 +741,163 @@ final class VectorKernels {
         }
     }
 
+    /** Whether {@link #dotRows} reads this type's rows straight from memory (else they are staged by widenRows). */
+    static boolean readsRowsDirectly(WeightType type) {
+        return switch (type) {
+            case F32, BF16, F16, Q8_0, Q4_0 -> true;
+            default -> false;
+        };
+    }
+
     /**
-     * out[t][r0 + j] = W[r0 + j] . in[t] for 4 rows of an f32 or bf16 matrix read straight from memory:
-     * the decode path (a few tokens), where staging the rows through {@link #widenRows} would add a
-     * store and a reload per weight. Same products, order and reduction as the widened kernels.
+     * out[t][r] = W[r] . in[t] for rows [rFrom, rTo) and tokens [0, T), each row read straight from memory:
+     * the decode path (a few tokens per step), for the types of {@link #readsRowsDirectly}. One row at a
+     * time keeps the weight reads a single sequential stream, which the hardware prefetcher follows at close
+     * to the memory's read rate; staging rows (a store and a reload per weight) or reading four rows
+     * interleaved measured 2-3x slower from DRAM here. A row read again for the next token comes from L1.
+     * Each product is the one {@link #dot4x1} computes on the widened row (same conversion, same FMA order,
+     * same reduction tree), so a sequence's logits do not depend on how many tokens share its step.
+     * {@code acc} is {@link #ACC_SCRATCH} floats of scratch.
      */
-    static void dot4x1Direct(LlamaWeights.Matrix m, int r0, float[] in, int t, float[] out, float[] acc) {
-        MemorySegment w = m.data();
-        int cols = m.cols(), rows = m.rows();
-        long stride = m.rowBytes();
-        long w0 = r0 * stride, w1 = w0 + stride, w2 = w1 + stride, w3 = w2 + stride;
-        int x0 = t * cols;
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        int upper = S.loopBound(cols);
-        if (m.type() == WeightType.BF16) {
-            for (int i = 0; i < upper; i += L) {
-                FloatVector v = FloatVector.fromArray(S, in, x0 + i);
-                long o = 2L * i;
-                a0 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w0 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a0);
-                a1 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w1 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a1);
-                a2 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w2 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a2);
-                a3 = ((IntVector) ShortVector.fromMemorySegment(HALF, w, w3 + o, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(v, a3);
-            }
-        } else {
-            for (int i = 0; i < upper; i += L) {
-                FloatVector v = FloatVector.fromArray(S, in, x0 + i);
-                long o = 4L * i;
-                a0 = FloatVector.fromMemorySegment(S, w, w0 + o, LE).fma(v, a0);
-                a1 = FloatVector.fromMemorySegment(S, w, w1 + o, LE).fma(v, a1);
-                a2 = FloatVector.fromMemorySegment(S, w, w2 + o, LE).fma(v, a2);
-                a3 = FloatVector.fromMemorySegment(S, w, w3 + o, LE).fma(v, a3);
+    static void dotRows(LlamaWeights.Matrix m, int rFrom, int rTo, float[] in, int T, float[] out, float[] acc) {
+        int rows = m.rows(), cols = m.cols();
+        for (int r0 = rFrom; r0 < rTo; r0 += 4) {
+            int n = Math.min(4, rTo - r0);
+            for (int t = 0; t < T; t++) {
+                for (int j = 0; j < n; j++) {
+                    acc[4 * L + j] = rowAccumulator(m, r0 + j, in, t * cols, acc, j * L);
+                }
+                reduceFour(acc, n, out, t * rows + r0);
             }
         }
+    }
+
+    /**
+     * Row r's dot product with x[xOff, xOff + cols) before its final reduction: the vector accumulator is
+     * stored at acc[accOff, accOff + L) and the scalar tail's sum returned. (Returning the vector instead
+     * would box it wherever C2 does not inline the kernel; one store per row costs nothing.)
+     */
+    private static float rowAccumulator(LlamaWeights.Matrix m, int r, float[] x, int xOff, float[] acc, int accOff) {
+        MemorySegment w = m.data();
+        long rowOff = r * m.rowBytes();
+        return switch (m.type()) {
+            case F32 -> rowF32(w, rowOff, m.cols(), x, xOff, acc, accOff);
+            case BF16 -> rowBf16(w, rowOff, m.cols(), x, xOff, acc, accOff);
+            case F16 -> rowF16(w, rowOff, m.cols(), x, xOff, acc, accOff);
+            case Q8_0 -> rowQ8_0(w, rowOff, m.cols(), x, xOff, acc, accOff);
+            case Q4_0 -> rowQ4_0(w, rowOff, m.cols(), x, xOff, acc, accOff);
+            default -> throw new IllegalArgumentException(m.type() + " rows are staged by widenRows");
+        };
+    }
+
+    /**
+     * out[outOff + j] = total of accumulator j (acc[j * L, (j + 1) * L)) + its tail acc[4 * L + j], for j < n:
+     * the reduction of {@link #dot4x1}, so the bits are the same.
+     */
+    private static void reduceFour(float[] acc, int n, float[] out, int outOff) {
         if (COMBINED_REDUCTION) {
+            FloatVector zero = FloatVector.zero(S);
+            FloatVector a0 = FloatVector.fromArray(S, acc, 0);
+            FloatVector a1 = n > 1 ? FloatVector.fromArray(S, acc, L) : zero;
+            FloatVector a2 = n > 2 ? FloatVector.fromArray(S, acc, 2 * L) : zero;
+            FloatVector a3 = n > 3 ? FloatVector.fromArray(S, acc, 3 * L) : zero;
             FloatVector u0 = a0.blend(a1.rearrange(ROTR[0]), LANES[0]).add(a0.rearrange(HALVING[0]).blend(a1, LANES[0]));
             FloatVector u1 = a2.blend(a3.rearrange(ROTR[0]), LANES[0]).add(a2.rearrange(HALVING[0]).blend(a3, LANES[0]));
             FloatVector v = u0.blend(u1.rearrange(ROTR[1]), LANES[1]).add(u0.rearrange(HALVING[1]).blend(u1, LANES[1]));
-            FloatVector zero = FloatVector.zero(S);
             FloatVector h = v.blend(zero.rearrange(ROTR[2]), LANES[2]).add(v.rearrange(HALVING[2]).blend(zero, LANES[2]));
             FloatVector r = h.blend(zero.rearrange(ROTR[3]), LANES[3]).add(h.rearrange(HALVING[3]).blend(zero, LANES[3]));
-            r.intoArray(acc, 0);
-            for (int j = 0; j < 4; j++) {
-                acc[L + j] = acc[LANE_OF_4[j]];
+            r.intoArray(acc, 5 * L);
+            for (int j = 0; j < n; j++) {
+                out[outOff + j] = acc[5 * L + LANE_OF_4[j]] + acc[4 * L + j];
             }
-        } else {
-            a0.intoArray(acc, 0);
-            a1.intoArray(acc, L);
-            a2.intoArray(acc, 2 * L);
-            a3.intoArray(acc, 3 * L);
-            for (int j = 0; j < 4; j++) {
-                acc[4 * L + j] = treeSum(acc, j * L);
-            }
-            for (int j = 0; j < 4; j++) {
-                acc[L + j] = acc[4 * L + j];
+            return;
+        }
+        for (int j = 0; j < n; j++) {
+            out[outOff + j] = treeSum(acc, j * L) + acc[4 * L + j];
+        }
+    }
+
+    /** The scalar tail of a float-type row read from memory: as {@link #tail} on the widened row. */
+    private static float rowTail(MemorySegment w, WeightType type, long rowOff, float[] x, int xOff, int from, int n) {
+        float s = 0f;
+        for (int i = from; i < n; i++) {
+            s += scalar(w, type, rowOff, i) * x[xOff + i];
+        }
+        return s;
+    }
+
+    private static float rowF32(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
+        int upper = S.loopBound(cols);
+        FloatVector a = FloatVector.zero(S);
+        for (int i = 0; i < upper; i += L) {
+            a = FloatVector.fromMemorySegment(S, w, rowOff + 4L * i, LE).fma(FloatVector.fromArray(S, x, xOff + i), a);
+        }
+        a.intoArray(acc, accOff);
+        return upper == cols ? 0f : rowTail(w, WeightType.F32, rowOff, x, xOff, upper, cols);
+    }
+
+    private static float rowBf16(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
+        int upper = S.loopBound(cols);
+        FloatVector a = FloatVector.zero(S);
+        for (int i = 0; i < upper; i += L) {
+            a = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(S, x, xOff + i), a);
+        }
+        a.intoArray(acc, accOff);
+        return upper == cols ? 0f : rowTail(w, WeightType.BF16, rowOff, x, xOff, upper, cols);
+    }
+
+    /**
+     * f16 widened by the three-op conversion of the KV cache kernels: equal to {@code Float.float16ToFloat}
+     * (which widenRows uses) for every finite half; only infinities and NaNs, which no usable weight
+     * holds, come out as other values.
+     */
+    private static float rowF16(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
+        int upper = S.loopBound(cols);
+        FloatVector a = FloatVector.zero(S);
+        for (int i = 0; i < upper; i += L) {
+            a = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f)
+                    .fma(FloatVector.fromArray(S, x, xOff + i), a);
+        }
+        a.intoArray(acc, accOff);
+        return upper == cols ? 0f : rowTail(w, WeightType.F16, rowOff, x, xOff, upper, cols);
+    }
+
+    private static float rowQ8_0(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
+        FloatVector a = FloatVector.zero(S);
+        for (int b = 0; b < cols / 32; b++) {
+            long block = rowOff + b * 34L;
+            float scale = Float.float16ToFloat(w.get(BF16, block));
+            for (int j = 0; j < 32; j += L) {
+                a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scale).fma(FloatVector.fromArray(S, x, xOff + b * 32 + j), a);
             }
         }
-        for (int j = 0; j < 4; j++) {
-            float s = 0f;
-            long rowOff = w0 + j * stride;
-            for (int i = upper; i < cols; i++) {
-                s += scalar(w, m.type(), rowOff, i) * in[x0 + i];
+        a.intoArray(acc, accOff);
+        return 0f;   // rows are whole blocks of 32, a multiple of L
+    }
+
+    private static float rowQ4_0(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
+        FloatVector a = FloatVector.zero(S);
+        for (int b = 0; b < cols / 32; b++) {
+            long block = rowOff + b * 18L;
+            float scale = Float.float16ToFloat(w.get(BF16, block));
+            int xb = xOff + b * 32;
+            // Elements in order: the low nibbles hold elements 0-15, the high nibbles 16-31.
+            for (int j = 0; j < 16; j += L) {
+                ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE);
+                a = ((FloatVector) packed.and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scale).fma(FloatVector.fromArray(S, x, xb + j), a);
             }
-            out[t * rows + r0 + j] = acc[L + j] + s;
+            for (int j = 0; j < 16; j += L) {
+                ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE);
+                a = ((FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)
+                        .convertShape(VectorOperators.B2F, S, 0)).mul(scale).fma(FloatVector.fromArray(S, x, xb + 16 + j), a);
+            }
         }
+        a.intoArray(acc, accOff);
+        return 0f;
     }
 
     /** out[t][r0 + j] = wf[j] . in[t] for 4 widened rows and one token (the tokens left over by 4 x 4 tiles). */
@@ -910,43 +1000,47 @@ final class VectorKernels {
     }
 
     /**
-     * Runs the matmul kernels on small data of the given storage types until the JIT has compiled them:
-     * interpreted Vector API code is orders of magnitude slower, which would make a first long prefill
-     * take many seconds. Only the model's own types are exercised: a type-switching kernel profiled
-     * with every type inlines every branch, and past C2's inlining budget its vector operations fall
-     * back to (boxed) Java code.
+     * Runs the matmul kernels on the first rows of the given matrices (one per storage type of the model)
+     * until the JIT has compiled them: interpreted Vector API code is orders of magnitude slower, which
+     * would make a first long prefill take many seconds. Only the model's own types are exercised: a
+     * type-switching kernel profiled with every type inlines every branch, and past C2's inlining budget
+     * its vector operations fall back to (boxed) Java code.
      */
-    static void warmUpMatmuls(java.util.Set<WeightType> types, boolean direct) {
-        int cols = 256 + 3 * L;   // whole 256-element super-blocks, plus a tail for the float types
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-            MemorySegment seg = arena.allocate(8L * cols * 4, 64);
-            LlamaWeights.Matrix[] ms = types.stream()
-                    .map(t -> new LlamaWeights.Matrix(seg, t, 8, t.blockQuantized() ? 256 : cols))
-                    .toArray(LlamaWeights.Matrix[]::new);
-            float[] in = new float[4 * cols], out = new float[4 * 8], wf = new float[4 * cols], e = new float[cols];
-            float[] acc = new float[ACC_SCRATCH];
-            for (int i = 0; i < 12_000; i++) {
-                LlamaWeights.Matrix m = ms[i % ms.length];
-                widenRows(m, i & 4, 4, wf);
-                dot(wf, 0, in, i & 1, m.cols());
-                dot4x4(wf, m.cols(), i & 4, 8, in, 0, out, acc);
-                dot4x1(wf, m.cols(), i & 4, 8, in, i & 3, out, acc);
-                if (direct && (m.type() == WeightType.F32 || m.type() == WeightType.BF16)) {
-                    dot4x1Direct(m, i & 4, in, i & 3, out, acc);
-                }
-                java.util.Arrays.fill(e, -0.5f);
-                siluTimes(e, in, 0, cols, wf);
-                rmsNorm(out, 0, in, 0, seg, 8, 1e-5f);
-                scale(in, 0, cols, 0.5f);
-                add(out, in, 8);
+    static void warmUpMatmuls(java.util.Collection<LlamaWeights.Matrix> matrices, MemorySegment normWeight, int hidden) {
+        // On the model's own matrices (their first rows): the profile the JIT compiles from then holds the
+        // segments the steps will pass. Warmed up on other memory (a confined scratch segment), the hoisted
+        // checks of the row kernels failed on the model's mapped weights: ~100 deoptimizations and
+        // recompilations of the hottest kernel before the JIT gave up speculating.
+        int maxCols = Math.max(hidden, matrices.stream().mapToInt(LlamaWeights.Matrix::cols).max().orElse(1));
+        int maxRows = Math.max(hidden, matrices.stream().mapToInt(LlamaWeights.Matrix::rows).max().orElse(1));
+        float[] in = new float[4 * maxCols], wf = new float[4 * maxCols], e = new float[maxCols], out = new float[4 * maxRows];
+        float[] acc = new float[ACC_SCRATCH];
+        LlamaWeights.Matrix[] ms = matrices.toArray(LlamaWeights.Matrix[]::new);
+        for (int i = 0; i < 12_000; i++) {
+            LlamaWeights.Matrix m = ms[i % ms.length];
+            int rows = Math.min(4, m.rows()), cols = m.cols();
+            widenRows(m, 0, rows, wf);
+            dot(wf, 0, in, i & 1, cols);
+            if (rows == 4) {
+                dot4x4(wf, cols, 0, m.rows(), in, 0, out, acc);
+                dot4x1(wf, cols, 0, m.rows(), in, i & 3, out, acc);
             }
+            if (readsRowsDirectly(m.type())) {
+                dotRows(m, 0, rows, in, 1 + (i & 1), out, acc);
+            }
+            java.util.Arrays.fill(e, -0.5f);
+            siluTimes(e, in, 0, maxCols, wf);
+            rmsNorm(out, 0, in, 0, normWeight, hidden, 1e-5f);
+            scale(in, 0, maxCols, 0.5f);
+            add(out, in, hidden);
         }
     }
 
     /** As {@link #warmUpMatmuls}, for the attention kernels over a cache of one storage type. */
     static void warmUpAttention(KvCacheDtype kv) {
         int n = 4 * L + 3;
-        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+        // A shared arena, as PagedKvCache's: the JIT's profile then holds the kind of segment the steps pass.
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             MemorySegment seg = arena.allocate(8L * n * 4, 64);
             float[] in = new float[4 * n], e = new float[n];
             for (int i = 0; i < 12_000; i++) {

@@ -84,9 +84,9 @@ class VectorKernelsTest {
                         float got = tiled[t * rows + r];
                         assertTrue(Math.abs(got - ref) <= 1e-6 * mag + 1e-30, type + " cols " + cols + ": " + got + " vs " + ref);
                         assertEquals(single[t * rows + r], got, 0.0, "4x4 tile and 4x1 must sum identically");
-                        if (type != WeightType.F16 && r % 4 == 0) {
+                        if (r % 4 == 0) {
                             float[] direct = new float[T * rows];
-                            VectorKernels.dot4x1Direct(m, r, in, t, direct, acc);
+                            VectorKernels.dotRows(m, r, r + 4, in, T, direct, acc);
                             for (int j = 0; j < 4; j++) {
                                 assertEquals(tiled[t * rows + r + j], direct[t * rows + r + j], 0.0,
                                         "reading the rows straight from memory must sum like the staged kernels");
@@ -140,6 +140,7 @@ class VectorKernelsTest {
                     assertTrue(Math.abs(out[t * rows + r] - ref) <= 1e-6 * mag, out[t * rows + r] + " vs " + ref);
                 }
             }
+            assertDirectRowsSumLikeTiles(m, wf, rng);
             float[] row = new float[cols];
             VectorKernels.copyRow(m, 2, row, 0);
             for (int i = 0; i < cols; i++) {
@@ -175,6 +176,24 @@ class VectorKernelsTest {
             for (int i = 0; i < cols; i++) {
                 assertEquals(wf[3 * cols + i], row[i], 0.0);
             }
+            assertDirectRowsSumLikeTiles(m, wf, rng);
+        }
+    }
+
+    /** The decode kernels (rows read from memory) give the tiles' bits on the widened rows {@code wf}. */
+    private static void assertDirectRowsSumLikeTiles(LlamaWeights.Matrix m, float[] wf, SplittableRandom rng) {
+        int rows = m.rows(), cols = m.cols(), T = 3;
+        float[] in = new float[4 * cols], tiled = new float[4 * rows], direct = new float[T * rows];
+        float[] acc = new float[VectorKernels.ACC_SCRATCH];
+        for (int i = 0; i < in.length; i++) {
+            in[i] = (float) rng.nextDouble(-1, 1);
+        }
+        for (int r0 = 0; r0 < rows; r0 += 4) {
+            VectorKernels.dot4x4(wf, cols, r0, rows, java.util.Arrays.copyOf(in, 4 * cols), 0, tiled, acc);
+        }
+        VectorKernels.dotRows(m, 0, rows, in, T, direct, acc);
+        for (int i = 0; i < T * rows; i++) {
+            assertEquals(tiled[i], direct[i], 0.0, m.type() + " row " + i % rows + " token " + i / rows);
         }
     }
 
