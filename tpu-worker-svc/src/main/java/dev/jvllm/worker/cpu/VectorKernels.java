@@ -422,6 +422,18 @@ final class VectorKernels {
                 }
                 case Q8_0 -> {
                     // scale * int8, as ggml's dequantize_row_q8_0 computes it (one float multiply).
+                    if (L == 16) {
+                        // A block's two halves written out: fewer instructions per block (as in rowQ8_0).
+                        for (int b = 0; b < cols / 32; b++) {
+                            long block = rowOff + b * 34L;
+                            FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
+                            ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0))
+                                    .mul(scale).intoArray(dst, d + b * 32);
+                            ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0))
+                                    .mul(scale).intoArray(dst, d + b * 32 + 16);
+                        }
+                        continue;
+                    }
                     for (int b = 0; b < cols / 32; b++) {
                         long block = rowOff + b * 34L;
                         float scale = Float.float16ToFloat(w.get(BF16, block));
@@ -866,6 +878,20 @@ final class VectorKernels {
 
     private static float rowQ8_0(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
         FloatVector a = FloatVector.zero(S);
+        if (L == 16) {
+            // A block's two halves written out: C2 then emits about a fifth fewer instructions per block.
+            for (int b = 0; b < cols / 32; b++) {
+                long block = rowOff + b * 34L;
+                int xb = xOff + b * 32;
+                FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
+                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0);
+                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0);
+                a = q0.mul(scale).fma(FloatVector.fromArray(S, x, xb), a);
+                a = q1.mul(scale).fma(FloatVector.fromArray(S, x, xb + 16), a);
+            }
+            a.intoArray(acc, accOff);
+            return 0f;
+        }
         for (int b = 0; b < cols / 32; b++) {
             long block = rowOff + b * 34L;
             float scale = Float.float16ToFloat(w.get(BF16, block));
