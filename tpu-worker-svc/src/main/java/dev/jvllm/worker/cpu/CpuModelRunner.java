@@ -328,24 +328,14 @@ public final class CpuModelRunner {
                 for (int b = lo / bs; b <= pos / bs; b++) {
                     int first = Math.max(lo, b * bs) - b * bs, last = Math.min(pos, b * bs + bs - 1) - b * bs;
                     VectorKernels.blockScores(kc, cache.keyBlockOffset(table[b]) + keyHeadOff, bs, q, qOff, hd, scale, scores, kvType);
-                    float blockMax = Float.NEGATIVE_INFINITY;
-                    for (int j = first; j <= last; j++) {
-                        blockMax = Math.max(blockMax, scores[j]);
-                    }
-                    float newMax = Math.max(max, blockMax);
+                    float newMax = Math.max(max, VectorKernels.maxOf(scores, first, last - first + 1));
                     if (newMax > max && sum > 0f) {
                         float correction = VectorKernels.exp(max - newMax);
                         sum *= correction;
                         VectorKernels.scale(att, qOff, hd, correction);
                     }
                     max = newMax;
-                    for (int j = first; j <= last; j++) {
-                        scores[j] -= max;
-                    }
-                    VectorKernels.expInPlace(scores, first, last - first + 1);
-                    for (int j = first; j <= last; j++) {
-                        sum += scores[j];
-                    }
+                    sum += VectorKernels.expShiftedSum(scores, first, last - first + 1, max);
                     long valueOff = (long) table[b] * bs * rowBytes + valueHeadOff;
                     VectorKernels.accumulateValues(att, qOff, hd, scores, first, last, vc, valueOff, rowBytes, kvType);
                 }

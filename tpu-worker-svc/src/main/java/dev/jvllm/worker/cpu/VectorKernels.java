@@ -1072,6 +1072,7 @@ final class VectorKernels {
             for (int i = 0; i < 12_000; i++) {
                 java.util.Arrays.fill(e, -0.5f);
                 expInPlace(e, 0, n);
+                expShiftedSum(e, i & 3, n - 3, maxOf(e, i & 3, n - 3));
                 blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e, kv);
                 accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
             }
@@ -1119,6 +1120,56 @@ final class VectorKernels {
         for (; i < n; i++) {
             x[off + i] = exp(x[off + i]);
         }
+    }
+
+    /** The largest of x[off, off + n) (n > 0, no NaNs). */
+    static float maxOf(float[] x, int off, int n) {
+        int i = 0, upper = S.loopBound(n);
+        float max = Float.NEGATIVE_INFINITY;
+        if (upper > 0) {
+            FloatVector m = FloatVector.fromArray(S, x, off);
+            for (i = L; i < upper; i += L) {
+                m = m.max(FloatVector.fromArray(S, x, off + i));
+            }
+            max = m.reduceLanes(VectorOperators.MAX);   // exact in any order
+        }
+        for (; i < n; i++) {
+            max = Math.max(max, x[off + i]);
+        }
+        return max;
+    }
+
+    /**
+     * x[off + i] = exp(x[off + i] - shift) for i < n, returning their sum: one pass for a block of attention
+     * scores (lanes summed by the fixed tree of {@link #sumLanes}, then the tail in order).
+     */
+    static float expShiftedSum(float[] x, int off, int n, float shift) {
+        int i = 0, upper = S.loopBound(n);
+        FloatVector sum = FloatVector.zero(S);
+        for (; i < upper; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, off + i).sub(shift).max(EXP_LO).min(EXP_HI);
+            FloatVector k = v.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
+            FloatVector r = v.sub(k.mul(LN2_HI)).sub(k.mul(LN2_LO));
+            FloatVector p = r.fma(P0, P1);
+            p = p.fma(r, FloatVector.broadcast(S, P2));
+            p = p.fma(r, FloatVector.broadcast(S, P3));
+            p = p.fma(r, FloatVector.broadcast(S, P4));
+            p = p.fma(r, FloatVector.broadcast(S, P5));
+            p = p.fma(r.mul(r), r).add(1f);
+            IntVector pow2 = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+            FloatVector e = p.mul(pow2.reinterpretAsFloats());
+            e.intoArray(x, off + i);
+            sum = sum.add(e);
+        }
+        for (VectorShuffle<Float> s : HALVING) {
+            sum = sum.add(sum.rearrange(s));
+        }
+        float total = sum.lane(0);
+        for (; i < n; i++) {
+            x[off + i] = exp(x[off + i] - shift);
+            total += x[off + i];
+        }
+        return total;
     }
 
     /**

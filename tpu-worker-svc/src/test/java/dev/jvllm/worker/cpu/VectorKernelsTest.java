@@ -303,6 +303,34 @@ class VectorKernelsTest {
     }
 
     @Test
+    void blockSoftmaxHelpersMatchFloat64() {
+        SplittableRandom rng = new SplittableRandom(5);
+        for (int n : new int[]{1, 5, VectorKernels.S.length(), VectorKernels.S.length() * 2 + 3}) {
+            float[] x = new float[n + 2];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) rng.nextDouble(-30, 30);
+            }
+            double max = Double.NEGATIVE_INFINITY;
+            for (int i = 1; i <= n; i++) {
+                max = Math.max(max, x[i]);
+            }
+            assertEquals((float) max, VectorKernels.maxOf(x, 1, n), 0.0, "max of " + n);
+            float[] before = x.clone();
+            double sum = 0;
+            float got = VectorKernels.expShiftedSum(x, 1, n, (float) max);
+            for (int i = 1; i <= n; i++) {
+                double ref = Math.exp(before[i] - (float) max);   // of the float difference the kernel exponentiates
+                assertEquals(ref, x[i], 4e-7 * ref + 1e-30, "exp at " + i);
+                assertEquals(VectorKernels.exp(before[i] - (float) max), x[i], 0.0, "vector and scalar exp differ at " + i);
+                sum += ref;
+            }
+            assertEquals(sum, got, 1e-6 * sum, "sum of " + n);
+            assertEquals(before[0], x[0], 0.0, "outside the range");
+            assertEquals(before[n + 1], x[n + 1], 0.0, "outside the range");
+        }
+    }
+
+    @Test
     void siluTimesMatchesFloat64() {
         int n = 37;
         float[] gate = new float[n + 3], up = new float[n + 3], scratch = new float[n];
