@@ -367,7 +367,7 @@ public final class CpuModelRunner {
         // range restarts the prefetcher's stream (model-sized jobs on two threads, measured here: 19 Gweights/s
         // with one range per thread, 12-14 with four).
         // Larger steps are compute-bound: smaller ranges, claimed dynamically, even out the threads.
-        int minGroups = T < 4 ? (groups + pool.threads() - 1) / pool.threads()
+        int minGroups = T <= VectorKernels.DIRECT_MAX_TOKENS ? (groups + pool.threads() - 1) / pool.threads()
                 : (int) Math.max(1, 16384L * groups / Math.max(1, work * T));
         pool.parallelFor(groups, minGroups, (from, to) -> {
             int m = 0;
@@ -385,7 +385,7 @@ public final class CpuModelRunner {
 
     private void matmulGroups(float[] out, float[] in, int T, LlamaWeights.Matrix weight, MemorySegment bias, int from, int to) {
         int rows = weight.rows(), cols = weight.cols();
-        if (T < 4 && VectorKernels.readsRowsDirectly(weight.type())) {
+        if (T <= VectorKernels.DIRECT_MAX_TOKENS && VectorKernels.readsRowsDirectly(weight.type())) {
             VectorKernels.dotRows(weight, from * 4, Math.min(rows, to * 4), in, T, out, accScratch.get());
             addBias(out, T, rows, bias, from, to);
             return;

@@ -85,11 +85,14 @@ class VectorKernelsTest {
                         assertTrue(Math.abs(got - ref) <= 1e-6 * mag + 1e-30, type + " cols " + cols + ": " + got + " vs " + ref);
                         assertEquals(single[t * rows + r], got, 0.0, "4x4 tile and 4x1 must sum identically");
                         if (r % 4 == 0) {
-                            float[] direct = new float[T * rows];
+                            float[] direct = new float[T * rows], alone = new float[rows];
                             VectorKernels.dotRows(m, r, r + 4, in, T, direct, acc);
+                            VectorKernels.dotRows(m, r, r + 4, java.util.Arrays.copyOfRange(in, t * cols, (t + 1) * cols), 1, alone, acc);
                             for (int j = 0; j < 4; j++) {
                                 assertEquals(tiled[t * rows + r + j], direct[t * rows + r + j], 0.0,
-                                        "reading the rows straight from memory must sum like the staged kernels");
+                                        "reading the rows straight from memory for 7 tokens must sum like the staged kernels");
+                                assertEquals(tiled[t * rows + r + j], alone[r + j], 0.0,
+                                        "reading the rows straight from memory for one token must sum like the staged kernels");
                             }
                         }
                         float plain = VectorKernels.dot(wf, (r % 4) * cols, in, t * cols, cols);
@@ -194,6 +197,13 @@ class VectorKernelsTest {
         VectorKernels.dotRows(m, 0, rows, in, T, direct, acc);
         for (int i = 0; i < T * rows; i++) {
             assertEquals(tiled[i], direct[i], 0.0, m.type() + " row " + i % rows + " token " + i / rows);
+        }
+        for (int t = 0; t < T; t++) {
+            float[] alone = new float[rows];
+            VectorKernels.dotRows(m, 0, rows, java.util.Arrays.copyOfRange(in, t * cols, (t + 1) * cols), 1, alone, acc);
+            for (int r = 0; r < rows; r++) {
+                assertEquals(tiled[t * rows + r], alone[r], 0.0, m.type() + " row " + r + " token " + t + " alone");
+            }
         }
     }
 
