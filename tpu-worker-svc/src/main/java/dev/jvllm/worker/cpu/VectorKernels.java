@@ -926,6 +926,27 @@ final class VectorKernels {
 
     private static void rows4Q8_0(MemorySegment w, long rowOff, int cols, float[] x, int x0, int x1, int x2, int x3, float[] acc) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        if (L == 16) {
+            // A block's two halves written out, as in rowQ8_0.
+            for (int b = 0; b < cols / 32; b++) {
+                long block = rowOff + b * 34L;
+                int i = b * 32;
+                FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
+                FloatVector v = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scale);
+                FloatVector u = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scale);
+                a0 = u.fma(FloatVector.fromArray(S, x, x0 + i + 16), v.fma(FloatVector.fromArray(S, x, x0 + i), a0));
+                a1 = u.fma(FloatVector.fromArray(S, x, x1 + i + 16), v.fma(FloatVector.fromArray(S, x, x1 + i), a1));
+                a2 = u.fma(FloatVector.fromArray(S, x, x2 + i + 16), v.fma(FloatVector.fromArray(S, x, x2 + i), a2));
+                a3 = u.fma(FloatVector.fromArray(S, x, x3 + i + 16), v.fma(FloatVector.fromArray(S, x, x3 + i), a3));
+            }
+            a0.intoArray(acc, 0);
+            a1.intoArray(acc, L);
+            a2.intoArray(acc, 2 * L);
+            a3.intoArray(acc, 3 * L);
+            return;
+        }
         for (int b = 0; b < cols / 32; b++) {
             long block = rowOff + b * 34L;
             FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
