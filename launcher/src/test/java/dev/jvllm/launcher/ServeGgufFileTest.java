@@ -94,16 +94,15 @@ class ServeGgufFileTest {
                 .meta("tokenizer.ggml.unknown_token_id", 0)
                 .meta("tokenizer.ggml.add_bos_token", true);
         Map<String, Tensor> st = readSafetensors(model.resolve("model.safetensors"));
-        int headDim = hidden / heads;
         for (Map.Entry<String, Tensor> e : st.entrySet()) {
             String name = e.getKey();
             float[] values = e.getValue().values();
             if (name.endsWith("q_proj.weight")) {
-                values = permute(values, heads, headDim, hidden);
+                values = HfToGguf.permuteRotary(values, heads, hidden);
             } else if (name.endsWith("k_proj.weight")) {
-                values = permute(values, kvHeads, headDim, hidden);
+                values = HfToGguf.permuteRotary(values, kvHeads, (int) e.getValue().shape()[0]);
             }
-            w.f32(ggufName(name), values, e.getValue().shape());
+            w.f32(HfToGguf.tensorName(name), values, e.getValue().shape());
         }
         w.write(file);
     }
@@ -131,42 +130,6 @@ class ServeGgufFileTest {
                 values[i] = b.getFloat(start + 4 * i);
             }
             out.put(e.getKey(), new Tensor(shape, values));
-        }
-        return out;
-    }
-
-    private static String ggufName(String hf) {
-        return switch (hf) {
-            case "model.embed_tokens.weight" -> "token_embd.weight";
-            case "model.norm.weight" -> "output_norm.weight";
-            case "lm_head.weight" -> "output.weight";
-            default -> {
-                String[] p = hf.split("\\.", 4);   // model, layers, i, rest
-                yield "blk." + p[2] + "." + switch (p[3].replace(".weight", "")) {
-                    case "input_layernorm" -> "attn_norm";
-                    case "post_attention_layernorm" -> "ffn_norm";
-                    case "self_attn.q_proj" -> "attn_q";
-                    case "self_attn.k_proj" -> "attn_k";
-                    case "self_attn.v_proj" -> "attn_v";
-                    case "self_attn.o_proj" -> "attn_output";
-                    case "mlp.gate_proj" -> "ffn_gate";
-                    case "mlp.up_proj" -> "ffn_up";
-                    case "mlp.down_proj" -> "ffn_down";
-                    default -> throw new IllegalArgumentException(hf);
-                } + ".weight";
-            }
-        };
-    }
-
-    /** convert_hf_to_gguf's q/k permute: rows (head, 2, hd/2) become (head, hd/2, 2). */
-    private static float[] permute(float[] w, int heads, int headDim, int cols) {
-        float[] out = new float[w.length];
-        for (int h = 0; h < heads; h++) {
-            for (int i = 0; i < headDim / 2; i++) {
-                for (int j = 0; j < 2; j++) {
-                    System.arraycopy(w, (h * headDim + j * headDim / 2 + i) * cols, out, (h * headDim + 2 * i + j) * cols, cols);
-                }
-            }
         }
         return out;
     }

@@ -14,9 +14,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * GGUF tokenizer metadata ({@code tokenizer.ggml.*}, {@code tokenizer.chat_template}) made from a Hugging Face
- * tokenizer directory, as llama.cpp's convert_hf_to_gguf states the same tokenizer: for tests that a GGUF file
- * alone tokenizes exactly like the original tokenizer.json.
+ * What llama.cpp's convert_hf_to_gguf makes of a Hugging Face model, for tests that write GGUF files: tokenizer
+ * metadata ({@code tokenizer.ggml.*}, {@code tokenizer.chat_template}) from a tokenizer directory, so a GGUF file
+ * alone tokenizes exactly like the original tokenizer.json; tensor names; the llama q/k row permutation.
  */
 public final class HfToGguf {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -124,5 +124,52 @@ public final class HfToGguf {
         if (id >= 0) {
             md.put(key, id);
         }
+    }
+
+    /** The name convert_hf_to_gguf gives an HF tensor (llama-arch.cpp's names). */
+    public static String tensorName(String hf) {
+        return switch (hf) {
+            case "model.embed_tokens.weight" -> "token_embd.weight";
+            case "model.norm.weight" -> "output_norm.weight";
+            case "lm_head.weight" -> "output.weight";
+            default -> {
+                String[] p = hf.split("\\.", 4);   // model, layers, i, rest
+                yield "blk." + p[2] + "." + switch (p[3]) {
+                    case "input_layernorm.weight" -> "attn_norm.weight";
+                    case "post_attention_layernorm.weight" -> "ffn_norm.weight";
+                    case "self_attn.q_proj.weight" -> "attn_q.weight";
+                    case "self_attn.k_proj.weight" -> "attn_k.weight";
+                    case "self_attn.v_proj.weight" -> "attn_v.weight";
+                    case "self_attn.o_proj.weight" -> "attn_output.weight";
+                    case "self_attn.q_proj.bias" -> "attn_q.bias";
+                    case "self_attn.k_proj.bias" -> "attn_k.bias";
+                    case "self_attn.v_proj.bias" -> "attn_v.bias";
+                    case "self_attn.o_proj.bias" -> "attn_output.bias";
+                    case "self_attn.q_norm.weight" -> "attn_q_norm.weight";
+                    case "self_attn.k_norm.weight" -> "attn_k_norm.weight";
+                    case "mlp.gate_proj.weight" -> "ffn_gate.weight";
+                    case "mlp.up_proj.weight" -> "ffn_up.weight";
+                    case "mlp.down_proj.weight" -> "ffn_down.weight";
+                    default -> throw new IllegalArgumentException(hf);
+                };
+            }
+        };
+    }
+
+    /**
+     * convert_hf_to_gguf's LlamaModel.permute of q/k rows (weights or biases; llama architecture only): the rows
+     * of each head, (head, 2, hd/2), become (head, hd/2, 2), so rotary pairs are adjacent.
+     */
+    public static float[] permuteRotary(float[] w, int heads, int rows) {
+        int hd = rows / heads, cols = w.length / rows;
+        float[] out = new float[w.length];
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < hd / 2; i++) {
+                for (int j = 0; j < 2; j++) {
+                    System.arraycopy(w, (h * hd + j * hd / 2 + i) * cols, out, (h * hd + 2 * i + j) * cols, cols);
+                }
+            }
+        }
+        return out;
     }
 }

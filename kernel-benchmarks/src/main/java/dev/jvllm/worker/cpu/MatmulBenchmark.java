@@ -144,17 +144,17 @@ public class MatmulBenchmark {
 
     @Benchmark
     public float[] decode(MatvecRates rates) {
-        LlamaWeights.Matrix m = nextMatrix();
-        matvec(m, direct);
-        rates.gflop += 2e-9 * rows * cols;
-        rates.weightGB += 1e-9 * m.data().byteSize();
-        return out;
+        return matvecOfNext(rates, direct);
     }
 
     @Benchmark
     public float[] decodeStaged(MatvecRates rates) {
+        return matvecOfNext(rates, false);
+    }
+
+    private float[] matvecOfNext(MatvecRates rates, boolean fromMemory) {
         LlamaWeights.Matrix m = nextMatrix();
-        matvec(m, false);
+        matvec(m, fromMemory);
         rates.gflop += 2e-9 * rows * cols;
         rates.weightGB += 1e-9 * m.data().byteSize();
         return out;

@@ -1252,7 +1252,7 @@ final class VectorKernels {
     /** 1.5 * 2^23: adding and subtracting it rounds a float to the nearest integer. */
     private static final float ROUNDER = 12582912f;
 
-    /** Bit for bit the same as one lane of the vector loop in {@link #expInPlace}. */
+    /** Bit for bit the same as one lane of the vector loop in {@link #expShiftedSum} (shift 0). */
     static float exp(float x) {
         x = Math.min(Math.max(x, EXP_LO), EXP_HI);
         float n = (x * LOG2E + ROUNDER) - ROUNDER;
@@ -1264,24 +1264,7 @@ final class VectorKernels {
 
     /** x[off + i] = exp(x[off + i]) for i < n. */
     static void expInPlace(float[] x, int off, int n) {
-        int i = 0;
-        int upper = S.loopBound(n);
-        for (; i < upper; i += L) {
-            FloatVector v = FloatVector.fromArray(S, x, off + i).max(EXP_LO).min(EXP_HI);
-            FloatVector k = v.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
-            FloatVector r = v.sub(k.mul(LN2_HI)).sub(k.mul(LN2_LO));
-            FloatVector p = r.fma(P0, P1);
-            p = p.fma(r, FloatVector.broadcast(S, P2));
-            p = p.fma(r, FloatVector.broadcast(S, P3));
-            p = p.fma(r, FloatVector.broadcast(S, P4));
-            p = p.fma(r, FloatVector.broadcast(S, P5));
-            p = p.fma(r.mul(r), r).add(1f);
-            IntVector pow2 = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
-            p.mul(pow2.reinterpretAsFloats()).intoArray(x, off + i);
-        }
-        for (; i < n; i++) {
-            x[off + i] = exp(x[off + i]);
-        }
+        expShiftedSum(x, off, n, 0f);   // x - 0 is x exactly, -0 included
     }
 
     /** The largest of x[off, off + n) (n > 0, no NaNs). */

@@ -133,16 +133,7 @@ class VectorKernelsTest {
             }
             VectorKernels.dot4x4(wf, cols, 0, rows, in, 0, out, acc);
             VectorKernels.dot4x1(wf, cols, 0, rows, in, 4, out, acc);
-            for (int t = 0; t < T; t++) {
-                for (int r = 0; r < rows; r++) {
-                    double ref = 0, mag = 0;
-                    for (int i = 0; i < cols; i++) {
-                        ref += w[r * cols + i] * in[t * cols + i];
-                        mag += Math.abs(w[r * cols + i] * in[t * cols + i]);
-                    }
-                    assertTrue(Math.abs(out[t * rows + r] - ref) <= 1e-6 * mag, out[t * rows + r] + " vs " + ref);
-                }
-            }
+            assertProductsMatchFloat64(w, in, out, rows, cols, T, 1e-6, "Q8_0");
             assertDirectRowsSumLikeTiles(m, wf, rng);
             float[] row = new float[cols];
             VectorKernels.copyRow(m, 2, row, 0);
@@ -180,6 +171,21 @@ class VectorKernelsTest {
                 assertEquals(wf[3 * cols + i], row[i], 0.0);
             }
             assertDirectRowsSumLikeTiles(m, wf, rng);
+        }
+    }
+
+    /** out[t][r] = w[r] . in[t] within {@code tol} times the sum of the products' magnitudes, for T tokens. */
+    private static void assertProductsMatchFloat64(double[] w, float[] in, float[] out, int rows, int cols, int T, double tol,
+                                                   String label) {
+        for (int t = 0; t < T; t++) {
+            for (int r = 0; r < rows; r++) {
+                double ref = 0, mag = 0;
+                for (int i = 0; i < cols; i++) {
+                    ref += w[r * cols + i] * in[t * cols + i];
+                    mag += Math.abs(w[r * cols + i] * in[t * cols + i]);
+                }
+                assertTrue(Math.abs(out[t * rows + r] - ref) <= tol * mag, label + ": " + out[t * rows + r] + " vs " + ref);
+            }
         }
     }
 
@@ -279,16 +285,7 @@ class VectorKernelsTest {
                 in[i] = (float) rng.nextDouble(-1, 1);
             }
             VectorKernels.dot4x4(wf, cols, 0, rows, in, 0, out, acc);
-            for (int t = 0; t < T; t++) {
-                for (int r = 0; r < rows; r++) {
-                    double ref = 0, mag = 0;
-                    for (int i = 0; i < cols; i++) {
-                        ref += w[r * cols + i] * in[t * cols + i];
-                        mag += Math.abs(w[r * cols + i] * in[t * cols + i]);
-                    }
-                    assertTrue(Math.abs(out[t * rows + r] - ref) <= 2e-6 * mag, type + ": " + out[t * rows + r] + " vs " + ref);
-                }
-            }
+            assertProductsMatchFloat64(w, in, out, rows, cols, T, 2e-6, type.toString());
         }
     }
 

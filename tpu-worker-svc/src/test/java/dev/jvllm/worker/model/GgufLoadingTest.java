@@ -1,5 +1,6 @@
 package dev.jvllm.worker.model;
 
+import dev.jvllm.common.testing.HfToGguf;
 import dev.jvllm.worker.cpu.ComputePool;
 import dev.jvllm.worker.cpu.CpuModelRunner;
 import dev.jvllm.worker.cpu.PagedKvCache;
@@ -69,53 +70,6 @@ class GgufLoadingTest {
         return out;
     }
 
-    /** The name convert_hf_to_gguf gives an HF tensor (llama-arch.cpp's names). */
-    private static String ggufName(String hf) {
-        return switch (hf) {
-            case "model.embed_tokens.weight" -> "token_embd.weight";
-            case "model.norm.weight" -> "output_norm.weight";
-            case "lm_head.weight" -> "output.weight";
-            default -> {
-                String[] p = hf.split("\\.", 4);   // model, layers, i, rest
-                yield "blk." + p[2] + "." + switch (p[3]) {
-                    case "input_layernorm.weight" -> "attn_norm.weight";
-                    case "post_attention_layernorm.weight" -> "ffn_norm.weight";
-                    case "self_attn.q_proj.weight" -> "attn_q.weight";
-                    case "self_attn.k_proj.weight" -> "attn_k.weight";
-                    case "self_attn.v_proj.weight" -> "attn_v.weight";
-                    case "self_attn.o_proj.weight" -> "attn_output.weight";
-                    case "self_attn.q_proj.bias" -> "attn_q.bias";
-                    case "self_attn.k_proj.bias" -> "attn_k.bias";
-                    case "self_attn.v_proj.bias" -> "attn_v.bias";
-                    case "self_attn.o_proj.bias" -> "attn_output.bias";
-                    case "self_attn.q_norm.weight" -> "attn_q_norm.weight";
-                    case "self_attn.k_norm.weight" -> "attn_k_norm.weight";
-                    case "mlp.gate_proj.weight" -> "ffn_gate.weight";
-                    case "mlp.up_proj.weight" -> "ffn_up.weight";
-                    case "mlp.down_proj.weight" -> "ffn_down.weight";
-                    default -> throw new IllegalArgumentException(hf);
-                };
-            }
-        };
-    }
-
-    /**
-     * llama.cpp's LlamaModel.permute of q/k rows (weights and biases), llama architecture only:
-     * (head, 2, hd/2) -> (head, hd/2, 2).
-     */
-    private static float[] permute(float[] w, int heads, int rows) {
-        int hd = rows / heads, cols = w.length / rows;
-        float[] out = new float[w.length];
-        for (int h = 0; h < heads; h++) {
-            for (int i = 0; i < hd / 2; i++) {
-                for (int j = 0; j < 2; j++) {
-                    System.arraycopy(w, (h * hd + j * hd / 2 + i) * cols, out, (h * hd + 2 * i + j) * cols, cols);
-                }
-            }
-        }
-        return out;
-    }
-
     /**
      * What convert_hf_to_gguf writes for the model in {@code st}: {@code <arch>.}-prefixed metadata (key_length only when
      * config.json has head_dim; rope.dimension_count for llama), q/k rows permuted for llama only, matrices of
@@ -155,10 +109,10 @@ class GgufLoadingTest {
             long[] shape = e.getValue().shape();
             float[] values = e.getValue().values();
             if (arch.equals("llama") && name.matches(".*\\.[qk]_proj\\.(weight|bias)")) {
-                values = permute(values, name.contains("q_proj") ? c.numHeads() : c.numKvHeads(), (int) shape[0]);
+                values = HfToGguf.permuteRotary(values, name.contains("q_proj") ? c.numHeads() : c.numKvHeads(), (int) shape[0]);
             }
             int t = shape.length == 1 ? 0 : typeOf.applyAsInt(name);
-            g.tensor(ggufName(name), t, values, shape);
+            g.tensor(HfToGguf.tensorName(name), t, values, shape);
             seen.put(name, new Tensor(shape, GgufWriter.roundTrip(t, e.getValue().values())));
         }
         g.write(file);
