@@ -30,7 +30,10 @@ public final class CpuModelRunner {
     private float[] ropeCos, ropeSin;
     private int[] positions, tokenSeq;
     private float[] logits = new float[0], finalHidden = new float[0];
-    private final ThreadLocal<float[]> scoreScratch = ThreadLocal.withInitial(() -> new float[0]);
+    private final ThreadLocal<AttentionRows> attentionRows = ThreadLocal.withInitial(AttentionRows::new);
+    /** This step's attention work items (see {@link #attentionItems}) and where each sequence's tokens start. */
+    private int[] itemSeq = new int[0], itemKvHead = new int[0], itemRowFrom = new int[0], itemRowTo = new int[0];
+    private int[] seqFirstToken = new int[0];
     /** Four weight rows widened to f32, per thread: reused by every token of a tiled matmul. */
     private final ThreadLocal<float[]> widenScratch = ThreadLocal.withInitial(() -> new float[0]);
     private final ThreadLocal<float[]> accScratch = ThreadLocal.withInitial(() -> new float[VectorKernels.ACC_SCRATCH]);
@@ -299,49 +302,156 @@ public final class CpuModelRunner {
 
     /**
      * Causal attention of each (token, head) over its sequence's cached positions, block by block
-     * with an online softmax: scores of one block, then one rescale of the running output.
+     * with an online softmax: scores of one block, then one rescale of the running output. Rows that
+     * read the same keys and values (the query heads of one kv head, and consecutive tokens of one
+     * sequence) go four at a time, so each cached vector is loaded once for the four; a row's sums are
+     * the same whichever rows share its group.
      */
     private void pagedAttention(StepInput input, PagedKvCache cache, int l, int T) {
-        int heads = c.numHeads(), hd = c.headDim(), qDim = c.qDim(), group = heads / c.numKvHeads();
+        int hd = c.headDim(), qDim = c.qDim(), group = c.numHeads() / c.numKvHeads(), kvHeads = c.numKvHeads();
         int bs = cache.blockSize();
         float scale = (float) (1.0 / Math.sqrt(hd));
         MemorySegment kc = cache.keys(l), vc = cache.values(l);
         int window = c.slidingWindow() > 0 && c.slidingWindow() < maxModelLen ? c.slidingWindow() : 0;
         KvCacheDtype kvType = cache.dtype();
         int eb = kvType.bytesPerElement();
-        pool.parallelFor(T * heads, 4, (from, to) -> {
-            float[] scores = scoreScratch.get();
-            if (scores.length < bs) {
-                scores = new float[bs];
-                scoreScratch.set(scores);
+        long rowBytes = (long) c.kvDim() * eb;
+        int items = attentionItems(input);
+        pool.parallelFor(items, 1, (from, to) -> {
+            AttentionRows a = attentionRows.get();
+            if (a.scores.length < 4 * bs) {
+                a.scores = new float[4 * bs];
             }
-            for (int idx = from; idx < to; idx++) {
-                int t = idx / heads, h = idx % heads;
-                int[] table = input.seqs().get(tokenSeq[t]).blockTable();
-                int pos = positions[t];
-                int lo = window > 0 ? Math.max(0, pos - window + 1) : 0;
-                int qOff = t * qDim + h * hd;
-                long rowBytes = (long) c.kvDim() * eb;
-                long keyHeadOff = (long) (h / group) * hd * bs * eb, valueHeadOff = (long) (h / group) * hd * eb;
-                java.util.Arrays.fill(att, qOff, qOff + hd, 0f);
-                float max = Float.NEGATIVE_INFINITY, sum = 0f;
-                for (int b = lo / bs; b <= pos / bs; b++) {
-                    int first = Math.max(lo, b * bs) - b * bs, last = Math.min(pos, b * bs + bs - 1) - b * bs;
-                    VectorKernels.blockScores(kc, cache.keyBlockOffset(table[b]) + keyHeadOff, bs, q, qOff, hd, scale, scores, kvType);
-                    float newMax = Math.max(max, VectorKernels.maxOf(scores, first, last - first + 1));
-                    if (newMax > max && sum > 0f) {
-                        float correction = VectorKernels.exp(max - newMax);
-                        sum *= correction;
-                        VectorKernels.scale(att, qOff, hd, correction);
-                    }
-                    max = newMax;
-                    sum += VectorKernels.expShiftedSum(scores, first, last - first + 1, max);
-                    long valueOff = (long) table[b] * bs * rowBytes + valueHeadOff;
-                    VectorKernels.accumulateValues(att, qOff, hd, scores, first, last, vc, valueOff, rowBytes, kvType);
+            float[] scores = a.scores;
+            for (int item = from; item < to; item++) {
+                int s = itemSeq[item], g = itemKvHead[item], rowFrom = itemRowFrom[item];
+                int rows = itemRowTo[item] - rowFrom;
+                int[] table = input.seqs().get(s).blockTable();
+                for (int r = 0; r < 4; r++) {
+                    int row = rowFrom + Math.min(r, rows - 1);   // a group of fewer than 4 repeats its last row
+                    int t = seqFirstToken[s] + row / group, h = g * group + row % group;
+                    a.qOff[r] = t * qDim + h * hd;
+                    a.pos[r] = positions[t];
+                    a.lo[r] = window > 0 ? Math.max(0, positions[t] - window + 1) : 0;
+                    a.max[r] = Float.NEGATIVE_INFINITY;
+                    a.sum[r] = 0f;
+                    a.pOff[r] = Math.min(r, rows - 1) * bs;
+                    java.util.Arrays.fill(att, a.qOff[r], a.qOff[r] + hd, 0f);
                 }
-                VectorKernels.scale(att, qOff, hd, 1f / sum);
+                long keyHeadOff = (long) g * hd * bs * eb, valueHeadOff = (long) g * hd * eb;
+                int lastBlock = a.pos[rows - 1] / bs;
+                for (int b = a.lo[0] / bs; b <= lastBlock; b++) {
+                    long keyOff = cache.keyBlockOffset(table[b]) + keyHeadOff;
+                    long valueOff = (long) table[b] * bs * rowBytes + valueHeadOff;
+                    if (rows == 1 || kvType != KvCacheDtype.F32) {
+                        for (int r = 0; r < rows; r++) {
+                            VectorKernels.blockScores(kc, keyOff, bs, q, a.qOff[r], hd, scale, scores, kvType);
+                            if (softmaxStep(a, r, scores, 0, b * bs, bs)) {
+                                VectorKernels.accumulateValues(att, a.qOff[r], hd, scores, a.first, a.last, vc, valueOff, rowBytes, kvType);
+                            }
+                        }
+                        continue;
+                    }
+                    VectorKernels.blockScores4(kc, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores);
+                    int first = bs, last = -1;
+                    for (int r = 0; r < rows; r++) {
+                        if (softmaxStep(a, r, scores, r * bs, b * bs, bs)) {
+                            a.rowFirst[r] = a.first;
+                            a.rowLast[r] = a.last;
+                            first = Math.min(first, a.first);
+                            last = Math.max(last, a.last);
+                        } else {
+                            a.rowFirst[r] = bs;
+                            a.rowLast[r] = -1;
+                        }
+                    }
+                    if (first > last) {
+                        continue;
+                    }
+                    for (int r = 0; r < rows; r++) {   // weights 0 outside a row's own slots
+                        for (int j = first; j <= last; j++) {
+                            if (j < a.rowFirst[r] || j > a.rowLast[r]) {
+                                scores[r * bs + j] = 0f;
+                            }
+                        }
+                    }
+                    VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0], a.pOff[1],
+                            a.pOff[2], a.pOff[3], first, last, vc, valueOff, rowBytes);
+                }
+                for (int r = 0; r < rows; r++) {
+                    VectorKernels.scale(att, a.qOff[r], hd, 1f / a.sum[r]);
+                }
             }
         });
+    }
+
+    /**
+     * One block of row r's online softmax, its raw scores at {@code scores[off + j]} for the block's slots j
+     * (block positions from {@code blockStart}): sets {@code a.first, a.last} to the row's causal slots,
+     * turns their scores into weights exp(score - running max), and rescales the row's output and sum
+     * when the max grows. Returns false when the row sees none of the block's slots.
+     */
+    private boolean softmaxStep(AttentionRows a, int r, float[] scores, int off, int blockStart, int bs) {
+        int first = Math.max(a.lo[r], blockStart) - blockStart, last = Math.min(a.pos[r], blockStart + bs - 1) - blockStart;
+        if (first > last) {
+            return false;
+        }
+        float newMax = Math.max(a.max[r], VectorKernels.maxOf(scores, off + first, last - first + 1));
+        if (newMax > a.max[r] && a.sum[r] > 0f) {
+            float correction = VectorKernels.exp(a.max[r] - newMax);
+            a.sum[r] *= correction;
+            VectorKernels.scale(att, a.qOff[r], c.headDim(), correction);
+        }
+        a.max[r] = newMax;
+        a.sum[r] += VectorKernels.expShiftedSum(scores, off + first, last - first + 1, newMax);
+        a.first = first;
+        a.last = last;
+        return true;
+    }
+
+    /** Per-thread state of the attention rows in flight. */
+    private static final class AttentionRows {
+        float[] scores = new float[0];
+        final int[] qOff = new int[4], pos = new int[4], lo = new int[4], pOff = new int[4], rowFirst = new int[4], rowLast = new int[4];
+        final float[] max = new float[4], sum = new float[4];
+        int first, last;
+    }
+
+    /**
+     * Fills the attention work items of this step: for each sequence and kv head, its (token, query head)
+     * rows in groups of four, the latest tokens first (they attend to the most positions, so the
+     * pool's threads end their share of a prefill together). Returns the number of items.
+     */
+    private int attentionItems(StepInput input) {
+        int group = c.numHeads() / c.numKvHeads(), kvHeads = c.numKvHeads();
+        int n = 0;
+        for (StepInput.SeqChunk seq : input.seqs()) {
+            n += kvHeads * ((seq.tokenIds().length * group + 3) / 4);
+        }
+        if (itemSeq.length < n) {
+            itemSeq = new int[n];
+            itemKvHead = new int[n];
+            itemRowFrom = new int[n];
+            itemRowTo = new int[n];
+        }
+        if (seqFirstToken.length < input.seqs().size()) {
+            seqFirstToken = new int[input.seqs().size()];
+        }
+        int item = 0, token = 0;
+        for (int s = 0; s < input.seqs().size(); s++) {
+            seqFirstToken[s] = token;
+            int rows = input.seqs().get(s).tokenIds().length * group;
+            token += input.seqs().get(s).tokenIds().length;
+            for (int to = rows; to > 0; to -= 4) {
+                for (int g = 0; g < kvHeads; g++, item++) {
+                    itemSeq[item] = s;
+                    itemKvHead[item] = g;
+                    itemRowFrom[item] = Math.max(0, to - 4);
+                    itemRowTo[item] = to;
+                }
+            }
+        }
+        return n;
     }
 
     private void matmul(float[] out, float[] in, int T, LlamaWeights.Matrix weight, MemorySegment bias) {

@@ -241,6 +241,161 @@ final class VectorKernels {
         }
     }
 
+    /**
+     * {@link #blockScores} of four query rows (q at q0..q3; scores of row r at {@code scores[r * blockSize]})
+     * against one f32 block: each key vector is loaded once for the four rows. Every row's sum runs
+     * exactly as in the one-row kernel, so its scores have the same bits whatever rows share the call.
+     */
+    static void blockScores4(MemorySegment keys, long off, int blockSize, float[] q, int q0, int q1, int q2, int q3,
+                             int headDim, float scale, float[] scores) {
+        int upper = S.loopBound(blockSize);
+        long dimStride = 4L * blockSize;
+        int d4 = headDim & ~3;
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            FloatVector e0 = a0, e1 = a0, e2 = a0, e3 = a0;
+            long base = off + 4L * s0;
+            int d = 0;
+            for (; d < d4; d += 4) {
+                FloatVector k = FloatVector.fromMemorySegment(S, keys, base + d * dimStride, LE);
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+                k = FloatVector.fromMemorySegment(S, keys, base + (d + 1) * dimStride, LE);
+                a1 = k.fma(FloatVector.broadcast(S, q[q0 + d + 1]), a1);
+                b1 = k.fma(FloatVector.broadcast(S, q[q1 + d + 1]), b1);
+                c1 = k.fma(FloatVector.broadcast(S, q[q2 + d + 1]), c1);
+                e1 = k.fma(FloatVector.broadcast(S, q[q3 + d + 1]), e1);
+                k = FloatVector.fromMemorySegment(S, keys, base + (d + 2) * dimStride, LE);
+                a2 = k.fma(FloatVector.broadcast(S, q[q0 + d + 2]), a2);
+                b2 = k.fma(FloatVector.broadcast(S, q[q1 + d + 2]), b2);
+                c2 = k.fma(FloatVector.broadcast(S, q[q2 + d + 2]), c2);
+                e2 = k.fma(FloatVector.broadcast(S, q[q3 + d + 2]), e2);
+                k = FloatVector.fromMemorySegment(S, keys, base + (d + 3) * dimStride, LE);
+                a3 = k.fma(FloatVector.broadcast(S, q[q0 + d + 3]), a3);
+                b3 = k.fma(FloatVector.broadcast(S, q[q1 + d + 3]), b3);
+                c3 = k.fma(FloatVector.broadcast(S, q[q2 + d + 3]), c3);
+                e3 = k.fma(FloatVector.broadcast(S, q[q3 + d + 3]), e3);
+            }
+            for (; d < headDim; d++) {
+                FloatVector k = FloatVector.fromMemorySegment(S, keys, base + d * dimStride, LE);
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
+            b0.add(b1).add(b2.add(b3)).mul(scale).intoArray(scores, blockSize + s0);
+            c0.add(c1).add(c2.add(c3)).mul(scale).intoArray(scores, 2 * blockSize + s0);
+            e0.add(e1).add(e2.add(e3)).mul(scale).intoArray(scores, 3 * blockSize + s0);
+        }
+        for (int s0 = upper; s0 < blockSize; s0++) {
+            for (int r = 0; r < 4; r++) {
+                int qr = r == 0 ? q0 : r == 1 ? q1 : r == 2 ? q2 : q3;
+                float acc = 0f;
+                for (int d = 0; d < headDim; d++) {
+                    acc = Math.fma(keys.get(F32, off + 4L * s0 + d * dimStride), q[qr + d], acc);
+                }
+                scores[r * blockSize + s0] = acc * scale;
+            }
+        }
+    }
+
+    /**
+     * {@link #accumulateValues} of four rows (out at o0..o3, weights at p0..p3) over one f32 block: each
+     * value vector is loaded once for the four rows. A row's weights outside its own slots must be 0,
+     * which leaves its sums as the one-row kernel leaves them.
+     */
+    static void accumulateValues4(float[] out, int o0, int o1, int o2, int o3, int n, float[] p, int p0, int p1, int p2,
+                                  int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
+        int upper = S.loopBound(n);
+        int i = 0;
+        for (; i + 4 * L <= upper; i += 4 * L) {
+            FloatVector a0 = FloatVector.fromArray(S, out, o0 + i), a1 = FloatVector.fromArray(S, out, o0 + i + L);
+            FloatVector a2 = FloatVector.fromArray(S, out, o0 + i + 2 * L), a3 = FloatVector.fromArray(S, out, o0 + i + 3 * L);
+            FloatVector b0 = FloatVector.fromArray(S, out, o1 + i), b1 = FloatVector.fromArray(S, out, o1 + i + L);
+            FloatVector b2 = FloatVector.fromArray(S, out, o1 + i + 2 * L), b3 = FloatVector.fromArray(S, out, o1 + i + 3 * L);
+            FloatVector c0 = FloatVector.fromArray(S, out, o2 + i), c1 = FloatVector.fromArray(S, out, o2 + i + L);
+            FloatVector c2 = FloatVector.fromArray(S, out, o2 + i + 2 * L), c3 = FloatVector.fromArray(S, out, o2 + i + 3 * L);
+            FloatVector e0 = FloatVector.fromArray(S, out, o3 + i), e1 = FloatVector.fromArray(S, out, o3 + i + L);
+            FloatVector e2 = FloatVector.fromArray(S, out, o3 + i + 2 * L), e3 = FloatVector.fromArray(S, out, o3 + i + 3 * L);
+            for (int j = first; j <= last; j++) {
+                long row = vOff + j * vStride + 4L * i;
+                FloatVector v0 = FloatVector.fromMemorySegment(S, v, row, LE), v1 = FloatVector.fromMemorySegment(S, v, row + 4L * L, LE);
+                FloatVector v2 = FloatVector.fromMemorySegment(S, v, row + 8L * L, LE), v3 = FloatVector.fromMemorySegment(S, v, row + 12L * L, LE);
+                FloatVector pj = FloatVector.broadcast(S, p[p0 + j]);
+                a0 = v0.fma(pj, a0);
+                a1 = v1.fma(pj, a1);
+                a2 = v2.fma(pj, a2);
+                a3 = v3.fma(pj, a3);
+                pj = FloatVector.broadcast(S, p[p1 + j]);
+                b0 = v0.fma(pj, b0);
+                b1 = v1.fma(pj, b1);
+                b2 = v2.fma(pj, b2);
+                b3 = v3.fma(pj, b3);
+                pj = FloatVector.broadcast(S, p[p2 + j]);
+                c0 = v0.fma(pj, c0);
+                c1 = v1.fma(pj, c1);
+                c2 = v2.fma(pj, c2);
+                c3 = v3.fma(pj, c3);
+                pj = FloatVector.broadcast(S, p[p3 + j]);
+                e0 = v0.fma(pj, e0);
+                e1 = v1.fma(pj, e1);
+                e2 = v2.fma(pj, e2);
+                e3 = v3.fma(pj, e3);
+            }
+            a0.intoArray(out, o0 + i);
+            a1.intoArray(out, o0 + i + L);
+            a2.intoArray(out, o0 + i + 2 * L);
+            a3.intoArray(out, o0 + i + 3 * L);
+            b0.intoArray(out, o1 + i);
+            b1.intoArray(out, o1 + i + L);
+            b2.intoArray(out, o1 + i + 2 * L);
+            b3.intoArray(out, o1 + i + 3 * L);
+            c0.intoArray(out, o2 + i);
+            c1.intoArray(out, o2 + i + L);
+            c2.intoArray(out, o2 + i + 2 * L);
+            c3.intoArray(out, o2 + i + 3 * L);
+            e0.intoArray(out, o3 + i);
+            e1.intoArray(out, o3 + i + L);
+            e2.intoArray(out, o3 + i + 2 * L);
+            e3.intoArray(out, o3 + i + 3 * L);
+        }
+        for (; i < upper; i += L) {
+            FloatVector a = FloatVector.fromArray(S, out, o0 + i), b = FloatVector.fromArray(S, out, o1 + i);
+            FloatVector c = FloatVector.fromArray(S, out, o2 + i), e = FloatVector.fromArray(S, out, o3 + i);
+            for (int j = first; j <= last; j++) {
+                FloatVector vj = FloatVector.fromMemorySegment(S, v, vOff + j * vStride + 4L * i, LE);
+                a = vj.fma(FloatVector.broadcast(S, p[p0 + j]), a);
+                b = vj.fma(FloatVector.broadcast(S, p[p1 + j]), b);
+                c = vj.fma(FloatVector.broadcast(S, p[p2 + j]), c);
+                e = vj.fma(FloatVector.broadcast(S, p[p3 + j]), e);
+            }
+            a.intoArray(out, o0 + i);
+            b.intoArray(out, o1 + i);
+            c.intoArray(out, o2 + i);
+            e.intoArray(out, o3 + i);
+        }
+        for (; i < n; i++) {
+            // All four loaded before any is stored, as above: rows may repeat (a group of fewer than 4).
+            float a = out[o0 + i], b = out[o1 + i], c = out[o2 + i], e = out[o3 + i];
+            for (int j = first; j <= last; j++) {
+                float vj = v.get(F32, vOff + j * vStride + 4L * i);
+                a = Math.fma(vj, p[p0 + j], a);
+                b = Math.fma(vj, p[p1 + j], b);
+                c = Math.fma(vj, p[p2 + j], c);
+                e = Math.fma(vj, p[p3 + j], e);
+            }
+            out[o0 + i] = a;
+            out[o1 + i] = b;
+            out[o2 + i] = c;
+            out[o3 + i] = e;
+        }
+    }
+
     /** out[off, off + n) += sum over j in [first, last] of p[j] * V[j], V[j] at byte {@code vOff + j * vStride}. */
     static void accumulateValues(float[] out, int off, int n, float[] p, int first, int last, MemorySegment v, long vOff,
                                  long vStride, KvCacheDtype dtype) {
@@ -1237,6 +1392,10 @@ final class VectorKernels {
                 expShiftedSum(e, i & 3, n - 3, maxOf(e, i & 3, n - 3));
                 blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e, kv);
                 accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
+                if (kv == KvCacheDtype.F32) {
+                    blockScores4(seg, 0, 16, in, 0, 1, 2, 3, n / 2, 0.5f, e);
+                    accumulateValues4(in, 0, n, 2 * n, 3 * n, n, e, 0, 1, 2, 3, 0, 3, seg, 0, 4L * n);
+                }
             }
         }
     }

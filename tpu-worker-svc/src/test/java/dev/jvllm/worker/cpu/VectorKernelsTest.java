@@ -10,8 +10,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -354,6 +356,48 @@ class VectorKernelsTest {
             assertEquals(ref, gate[i], 1e-6 * Math.max(1, Math.abs(ref)));
         }
         assertEquals(orig[0], gate[0], 0.0);
+    }
+
+    /** Four query rows at once (repeated rows included, as a group of 3 passes them) give each row the one-row kernels' bits. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"8,4", "24,16", "64,16", "80,20", "128,16"})
+    void fourRowAttentionKernelsGiveEachRowTheOneRowBits(int hd, int bs) {
+        int kvHeads = 2, head = 1;
+        SplittableRandom rng = new SplittableRandom(hd * 31 + bs);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment keys = arena.allocate(4L * bs * kvHeads * hd), values = arena.allocate(4L * bs * kvHeads * hd);
+            for (long i = 0; i < keys.byteSize() / 4; i++) {
+                keys.set(F32, 4 * i, (float) rng.nextDouble(-1, 1));
+                values.set(F32, 4 * i, (float) rng.nextDouble(-1, 1));
+            }
+            float[] q = new float[4 * hd + 5];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = (float) rng.nextDouble(-1, 1);
+            }
+            int[] qOff = {5, 5 + hd, 5 + 3 * hd, 5 + 3 * hd};   // the last row repeated
+            long keyOff = 4L * head * hd * bs, valueOff = 4L * head * hd, stride = 4L * kvHeads * hd;
+            float[] scores4 = new float[4 * bs];
+            VectorKernels.blockScores4(keys, keyOff, bs, q, qOff[0], qOff[1], qOff[2], qOff[3], hd, 0.125f, scores4);
+            float[] out4 = new float[4 * hd + 2], out1 = new float[4 * hd + 2];
+            for (int i = 0; i < out4.length; i++) {
+                out4[i] = out1[i] = (float) rng.nextDouble(-1, 1);
+            }
+            int first = 1, last = bs - 2;
+            for (int r = 0; r < 3; r++) {
+                float[] scores = new float[bs];
+                VectorKernels.blockScores(keys, keyOff, bs, q, qOff[r], hd, 0.125f, scores, KvCacheDtype.F32);
+                assertArrayEquals(scores, Arrays.copyOfRange(scores4, r * bs, (r + 1) * bs), "scores of row " + r);
+                // Row r's own slots are [first + r, last]; its weights outside them are 0 in the four-row call.
+                for (int j = 0; j < bs; j++) {
+                    scores4[r * bs + j] = j < first + r ? 0f : scores[j];
+                }
+                VectorKernels.accumulateValues(out1, 2 + (qOff[r] - 5), hd, scores, first + r, last, values, valueOff, stride,
+                        KvCacheDtype.F32);
+            }
+            VectorKernels.accumulateValues4(out4, 2, 2 + hd, 2 + 3 * hd, 2 + 3 * hd, hd, scores4, 0, bs, 2 * bs, 2 * bs,
+                    first, last, values, valueOff, stride);
+            assertArrayEquals(out1, out4);
+        }
     }
 
     @ParameterizedTest
