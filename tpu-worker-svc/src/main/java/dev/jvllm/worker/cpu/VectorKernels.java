@@ -92,8 +92,27 @@ final class VectorKernels {
     private static final VectorShuffle<Float>[] ROTR = rotations(-1);
     /** Lanes whose index divided by L/2, L/4, ... is odd. */
     private static final VectorMask<Float>[] LANES = oddBlocks();
+    // The same shuffles and masks as constants of their own: C2 folds a static final vector operand
+    // into the instruction, while an array element is reloaded and type-checked at every use.
+    private static final VectorShuffle<Float> ROTR0 = ROTR[0], ROTR1 = ROTR[1], ROTR2 = ROTR[2], ROTR3 = ROTR[3];
+    private static final VectorShuffle<Float> HALVING0 = HALVING[0], HALVING1 = HALVING[1], HALVING2 = HALVING[2], HALVING3 = HALVING[3];
+    private static final VectorMask<Float> LANES0 = LANES[0], LANES1 = LANES[1], LANES2 = LANES[2], LANES3 = LANES[3];
     /** Lane of the combined result holding accumulator j's total, for 16 and for 4 accumulators. */
     private static final int[] LANE_OF_16 = COMBINED_REDUCTION ? laneMap(16) : null, LANE_OF_4 = COMBINED_REDUCTION ? laneMap(4) : null;
+
+    private static final VectorSpecies<Float> QUARTER = FloatVector.SPECIES_128;
+    /** Moves accumulator (row j, token k)'s total of a 4 x 4 tile to lane 4k + j. */
+    private static final VectorShuffle<Float> TOKEN_MAJOR_16 = COMBINED_REDUCTION ? tokenMajor() : null;
+
+    private static VectorShuffle<Float> tokenMajor() {
+        int[] from = new int[16];
+        for (int j = 0; j < 4; j++) {
+            for (int k = 0; k < 4; k++) {
+                from[4 * k + j] = LANE_OF_16[4 * j + k];
+            }
+        }
+        return VectorShuffle.fromArray(S, from, 0);
+    }
 
     @SuppressWarnings("unchecked")
     private static VectorShuffle<Float>[] rotations(int sign) {
@@ -856,26 +875,35 @@ final class VectorKernels {
             a33 = w.fma(v3, a33);
         }
         if (COMBINED_REDUCTION) {
-            FloatVector u0 = a00.blend(a01.rearrange(ROTR[0]), LANES[0]).add(a00.rearrange(HALVING[0]).blend(a01, LANES[0]));
-            FloatVector u1 = a02.blend(a03.rearrange(ROTR[0]), LANES[0]).add(a02.rearrange(HALVING[0]).blend(a03, LANES[0]));
-            FloatVector u2 = a10.blend(a11.rearrange(ROTR[0]), LANES[0]).add(a10.rearrange(HALVING[0]).blend(a11, LANES[0]));
-            FloatVector u3 = a12.blend(a13.rearrange(ROTR[0]), LANES[0]).add(a12.rearrange(HALVING[0]).blend(a13, LANES[0]));
-            FloatVector u4 = a20.blend(a21.rearrange(ROTR[0]), LANES[0]).add(a20.rearrange(HALVING[0]).blend(a21, LANES[0]));
-            FloatVector u5 = a22.blend(a23.rearrange(ROTR[0]), LANES[0]).add(a22.rearrange(HALVING[0]).blend(a23, LANES[0]));
-            FloatVector u6 = a30.blend(a31.rearrange(ROTR[0]), LANES[0]).add(a30.rearrange(HALVING[0]).blend(a31, LANES[0]));
-            FloatVector u7 = a32.blend(a33.rearrange(ROTR[0]), LANES[0]).add(a32.rearrange(HALVING[0]).blend(a33, LANES[0]));
-            FloatVector v0 = u0.blend(u1.rearrange(ROTR[1]), LANES[1]).add(u0.rearrange(HALVING[1]).blend(u1, LANES[1]));
-            FloatVector v1 = u2.blend(u3.rearrange(ROTR[1]), LANES[1]).add(u2.rearrange(HALVING[1]).blend(u3, LANES[1]));
-            FloatVector v2 = u4.blend(u5.rearrange(ROTR[1]), LANES[1]).add(u4.rearrange(HALVING[1]).blend(u5, LANES[1]));
-            FloatVector v3 = u6.blend(u7.rearrange(ROTR[1]), LANES[1]).add(u6.rearrange(HALVING[1]).blend(u7, LANES[1]));
-            FloatVector h0 = v0.blend(v1.rearrange(ROTR[2]), LANES[2]).add(v0.rearrange(HALVING[2]).blend(v1, LANES[2]));
-            FloatVector h1 = v2.blend(v3.rearrange(ROTR[2]), LANES[2]).add(v2.rearrange(HALVING[2]).blend(v3, LANES[2]));
-            FloatVector r = h0.blend(h1.rearrange(ROTR[3]), LANES[3]).add(h0.rearrange(HALVING[3]).blend(h1, LANES[3]));
+            FloatVector u0 = a00.blend(a01.rearrange(ROTR0), LANES0).add(a00.rearrange(HALVING0).blend(a01, LANES0));
+            FloatVector u1 = a02.blend(a03.rearrange(ROTR0), LANES0).add(a02.rearrange(HALVING0).blend(a03, LANES0));
+            FloatVector u2 = a10.blend(a11.rearrange(ROTR0), LANES0).add(a10.rearrange(HALVING0).blend(a11, LANES0));
+            FloatVector u3 = a12.blend(a13.rearrange(ROTR0), LANES0).add(a12.rearrange(HALVING0).blend(a13, LANES0));
+            FloatVector u4 = a20.blend(a21.rearrange(ROTR0), LANES0).add(a20.rearrange(HALVING0).blend(a21, LANES0));
+            FloatVector u5 = a22.blend(a23.rearrange(ROTR0), LANES0).add(a22.rearrange(HALVING0).blend(a23, LANES0));
+            FloatVector u6 = a30.blend(a31.rearrange(ROTR0), LANES0).add(a30.rearrange(HALVING0).blend(a31, LANES0));
+            FloatVector u7 = a32.blend(a33.rearrange(ROTR0), LANES0).add(a32.rearrange(HALVING0).blend(a33, LANES0));
+            FloatVector v0 = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
+            FloatVector v1 = u2.blend(u3.rearrange(ROTR1), LANES1).add(u2.rearrange(HALVING1).blend(u3, LANES1));
+            FloatVector v2 = u4.blend(u5.rearrange(ROTR1), LANES1).add(u4.rearrange(HALVING1).blend(u5, LANES1));
+            FloatVector v3 = u6.blend(u7.rearrange(ROTR1), LANES1).add(u6.rearrange(HALVING1).blend(u7, LANES1));
+            FloatVector h0 = v0.blend(v1.rearrange(ROTR2), LANES2).add(v0.rearrange(HALVING2).blend(v1, LANES2));
+            FloatVector h1 = v2.blend(v3.rearrange(ROTR2), LANES2).add(v2.rearrange(HALVING2).blend(v3, LANES2));
+            FloatVector r = h0.blend(h1.rearrange(ROTR3), LANES3).add(h0.rearrange(HALVING3).blend(h1, LANES3));
+            if (upper == cols) {
+                // Token k's four row totals to lanes 4k..4k+3, then one 4-float store per token.
+                FloatVector byToken = r.rearrange(TOKEN_MAJOR_16);
+                ((FloatVector) byToken.reinterpretShape(QUARTER, 0)).intoArray(out, t0 * rows + r0);
+                ((FloatVector) byToken.reinterpretShape(QUARTER, 1)).intoArray(out, (t0 + 1) * rows + r0);
+                ((FloatVector) byToken.reinterpretShape(QUARTER, 2)).intoArray(out, (t0 + 2) * rows + r0);
+                ((FloatVector) byToken.reinterpretShape(QUARTER, 3)).intoArray(out, (t0 + 3) * rows + r0);
+                return;
+            }
             r.intoArray(acc, 0);
             for (int j = 0; j < 4; j++) {
                 for (int k = 0; k < 4; k++) {
                     int t = t0 + k;
-                    out[t * rows + r0 + j] = acc[LANE_OF_16[4 * j + k]] + (upper == cols ? 0f : tail(wf, j * cols, in, t * cols, upper, cols));
+                    out[t * rows + r0 + j] = acc[LANE_OF_16[4 * j + k]] + tail(wf, j * cols, in, t * cols, upper, cols);
                 }
             }
             return;
