@@ -369,9 +369,11 @@ public final class CpuModelRunner {
                         continue;
                     }
                     for (int r = 0; r < rows; r++) {   // weights 0 outside a row's own slots
-                        for (int j = first; j <= last; j++) {
-                            if (j < a.rowFirst[r] || j > a.rowLast[r]) {
-                                scores[r * bs + j] = 0f;
+                        if (a.rowFirst[r] > first || a.rowLast[r] < last) {
+                            for (int j = first; j <= last; j++) {
+                                if (j < a.rowFirst[r] || j > a.rowLast[r]) {
+                                    scores[r * bs + j] = 0f;
+                                }
                             }
                         }
                     }
