@@ -94,9 +94,15 @@ final class VectorKernels {
     private static final VectorMask<Float>[] LANES = oddBlocks();
     // The same shuffles and masks as constants of their own: C2 folds a static final vector operand
     // into the instruction, while an array element is reloaded and type-checked at every use.
-    private static final VectorShuffle<Float> ROTR0 = ROTR[0], ROTR1 = ROTR[1], ROTR2 = ROTR[2], ROTR3 = ROTR[3];
-    private static final VectorShuffle<Float> HALVING0 = HALVING[0], HALVING1 = HALVING[1], HALVING2 = HALVING[2], HALVING3 = HALVING[3];
-    private static final VectorMask<Float> LANES0 = LANES[0], LANES1 = LANES[1], LANES2 = LANES[2], LANES3 = LANES[3];
+    // (Used only where COMBINED_REDUCTION holds, i.e. L = 16: four levels; null otherwise.)
+    private static final VectorShuffle<Float> ROTR0 = level(ROTR, 0), ROTR1 = level(ROTR, 1), ROTR2 = level(ROTR, 2), ROTR3 = level(ROTR, 3);
+    private static final VectorShuffle<Float> HALVING0 = level(HALVING, 0), HALVING1 = level(HALVING, 1), HALVING2 = level(HALVING, 2),
+            HALVING3 = level(HALVING, 3);
+    private static final VectorMask<Float> LANES0 = level(LANES, 0), LANES1 = level(LANES, 1), LANES2 = level(LANES, 2), LANES3 = level(LANES, 3);
+
+    private static <T> T level(T[] levels, int k) {
+        return COMBINED_REDUCTION ? levels[k] : null;
+    }
     /** Lane of the combined result holding accumulator j's total, for 16 and for 4 accumulators. */
     private static final int[] LANE_OF_16 = COMBINED_REDUCTION ? laneMap(16) : null, LANE_OF_4 = COMBINED_REDUCTION ? laneMap(4) : null;
 
@@ -1016,11 +1022,11 @@ final class VectorKernels {
             FloatVector a1 = n > 1 ? FloatVector.fromArray(S, acc, L) : zero;
             FloatVector a2 = n > 2 ? FloatVector.fromArray(S, acc, 2 * L) : zero;
             FloatVector a3 = n > 3 ? FloatVector.fromArray(S, acc, 3 * L) : zero;
-            FloatVector u0 = a0.blend(a1.rearrange(ROTR[0]), LANES[0]).add(a0.rearrange(HALVING[0]).blend(a1, LANES[0]));
-            FloatVector u1 = a2.blend(a3.rearrange(ROTR[0]), LANES[0]).add(a2.rearrange(HALVING[0]).blend(a3, LANES[0]));
-            FloatVector v = u0.blend(u1.rearrange(ROTR[1]), LANES[1]).add(u0.rearrange(HALVING[1]).blend(u1, LANES[1]));
-            FloatVector h = v.blend(zero.rearrange(ROTR[2]), LANES[2]).add(v.rearrange(HALVING[2]).blend(zero, LANES[2]));
-            FloatVector r = h.blend(zero.rearrange(ROTR[3]), LANES[3]).add(h.rearrange(HALVING[3]).blend(zero, LANES[3]));
+            FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
+            FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
+            FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
+            FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
+            FloatVector r = h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3));
             r.intoArray(acc, 5 * L);
             for (int j = 0; j < n; j++) {
                 out[outOff + j * outStride] = acc[5 * L + LANE_OF_4[j]] + acc[4 * L + j];
@@ -1284,12 +1290,12 @@ final class VectorKernels {
             a3 = FloatVector.fromArray(S, wf, 3 * cols + i).fma(v, a3);
         }
         if (COMBINED_REDUCTION) {
-            FloatVector u0 = a0.blend(a1.rearrange(ROTR[0]), LANES[0]).add(a0.rearrange(HALVING[0]).blend(a1, LANES[0]));
-            FloatVector u1 = a2.blend(a3.rearrange(ROTR[0]), LANES[0]).add(a2.rearrange(HALVING[0]).blend(a3, LANES[0]));
-            FloatVector v = u0.blend(u1.rearrange(ROTR[1]), LANES[1]).add(u0.rearrange(HALVING[1]).blend(u1, LANES[1]));
+            FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
+            FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
+            FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
             FloatVector zero = FloatVector.zero(S);
-            FloatVector w = v.blend(zero.rearrange(ROTR[2]), LANES[2]).add(v.rearrange(HALVING[2]).blend(zero, LANES[2]));
-            FloatVector r = w.blend(zero.rearrange(ROTR[3]), LANES[3]).add(w.rearrange(HALVING[3]).blend(zero, LANES[3]));
+            FloatVector w = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
+            FloatVector r = w.blend(zero.rearrange(ROTR3), LANES3).add(w.rearrange(HALVING3).blend(zero, LANES3));
             r.intoArray(acc, 0);
             for (int j = 0; j < 4; j++) {
                 out[t * rows + r0 + j] = acc[LANE_OF_4[j]] + (upper == cols ? 0f : tail(wf, j * cols, in, x0, upper, cols));
@@ -1413,7 +1419,7 @@ final class VectorKernels {
         // A shared arena, as PagedKvCache's: the JIT's profile then holds the kind of segment the steps pass.
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             MemorySegment seg = arena.allocate(8L * n * 4, 64);
-            float[] in = new float[4 * n], e = new float[n];
+            float[] in = new float[4 * n], e = new float[n], scores4 = new float[4 * 16];
             for (int i = 0; i < 12_000; i++) {
                 java.util.Arrays.fill(e, -0.5f);
                 expInPlace(e, 0, n);
@@ -1421,7 +1427,7 @@ final class VectorKernels {
                 blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e, kv);
                 accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
                 if (kv == KvCacheDtype.F32) {
-                    blockScores4(seg, 0, 16, in, 0, 1, 2, 3, n / 2, 0.5f, e);
+                    blockScores4(seg, 0, 16, in, 0, 1, 2, 3, n / 2, 0.5f, scores4);
                     accumulateValues4(in, 0, n, 2 * n, 3 * n, n, e, 0, 1, 2, 3, 0, 3, seg, 0, 4L * n);
                 }
             }
