@@ -317,6 +317,7 @@ public final class CpuModelRunner {
         int eb = kvType.bytesPerElement();
         long rowBytes = (long) c.kvDim() * eb;
         int items = attentionItems(input);
+        boolean fullBlocks = VectorKernels.softmaxFullBlock4Fits(bs);
         pool.parallelFor(items, 1, (from, to) -> {
             AttentionRows a = attentionRows.get();
             if (a.scores.length < 4 * bs) {
@@ -353,6 +354,18 @@ public final class CpuModelRunner {
                         continue;
                     }
                     VectorKernels.blockScores4(kc, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores);
+                    if (fullBlocks && a.lo[rows - 1] <= b * bs && a.pos[0] >= b * bs + bs - 1) {
+                        // Every row sees the whole block: the four rows' softmax step at once.
+                        VectorKernels.softmaxFullBlock4(scores, a.max, a.sum, a.correction, a.work);
+                        for (int r = 0; r < rows; r++) {
+                            if (a.correction[r] != 1f) {
+                                VectorKernels.scale(att, a.qOff[r], hd, a.correction[r]);
+                            }
+                        }
+                        VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0],
+                                a.pOff[1], a.pOff[2], a.pOff[3], 0, bs - 1, vc, valueOff, rowBytes);
+                        continue;
+                    }
                     int first = bs, last = -1;
                     for (int r = 0; r < rows; r++) {
                         if (softmaxStep(a, r, scores, r * bs, b * bs, bs)) {
@@ -415,7 +428,7 @@ public final class CpuModelRunner {
     private static final class AttentionRows {
         float[] scores = new float[0];
         final int[] qOff = new int[4], pos = new int[4], lo = new int[4], pOff = new int[4], rowFirst = new int[4], rowLast = new int[4];
-        final float[] max = new float[4], sum = new float[4];
+        final float[] max = new float[4], sum = new float[4], correction = new float[4], work = new float[64];
         int first, last;
     }
 

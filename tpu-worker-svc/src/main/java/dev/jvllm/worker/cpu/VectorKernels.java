@@ -1510,6 +1510,57 @@ final class VectorKernels {
         return total;
     }
 
+    /** Whether {@link #softmaxFullBlock4} applies: blocks of exactly one vector of 16 scores. */
+    static boolean softmaxFullBlock4Fits(int blockSize) {
+        return COMBINED_REDUCTION && blockSize == L;
+    }
+
+    /**
+     * One online-softmax step of four attention rows over a block whose 16 slots they all see (scores of row r
+     * at scores[16 r]): max[r] and sum[r] are updated and the scores replaced by their weights, exactly as
+     * {@link #maxOf}, {@link #exp(float)} and {@link #expShiftedSum} do it row by row (the four sums by the
+     * combined reduction, i.e. the same additions). correction[r] is the factor for row r's output so far
+     * (1 when its max did not grow); {@code work} holds L + 4 floats.
+     */
+    static void softmaxFullBlock4(float[] scores, float[] max, float[] sum, float[] correction, float[] work) {
+        // Row by row, the vector code of maxOf and expShiftedSum written out once (a helper returning a vector
+        // boxes it wherever C2 does not inline it); the exp polynomial's lanes match exp(float).
+        for (int row = 0; row < 4; row++) {
+            FloatVector s = FloatVector.fromArray(S, scores, row * L);
+            float newMax = Math.max(max[row], s.reduceLanes(VectorOperators.MAX));
+            work[L + row] = newMax;
+            FloatVector v = s.sub(newMax).max(EXP_LO).min(EXP_HI);
+            FloatVector k = v.mul(LOG2E).add(ROUNDER).sub(ROUNDER);
+            FloatVector r = v.sub(k.mul(LN2_HI)).sub(k.mul(LN2_LO));
+            FloatVector p = r.fma(P0, P1);
+            p = p.fma(r, FloatVector.broadcast(S, P2));
+            p = p.fma(r, FloatVector.broadcast(S, P3));
+            p = p.fma(r, FloatVector.broadcast(S, P4));
+            p = p.fma(r, FloatVector.broadcast(S, P5));
+            p = p.fma(r.mul(r), r).add(1f);
+            IntVector pow2 = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+            p.mul(pow2.reinterpretAsFloats()).intoArray(scores, row * L);
+        }
+        FloatVector e0 = FloatVector.fromArray(S, scores, 0), e1 = FloatVector.fromArray(S, scores, L);
+        FloatVector e2 = FloatVector.fromArray(S, scores, 2 * L), e3 = FloatVector.fromArray(S, scores, 3 * L);
+        FloatVector zero = FloatVector.zero(S);
+        FloatVector u0 = e0.blend(e1.rearrange(ROTR0), LANES0).add(e0.rearrange(HALVING0).blend(e1, LANES0));
+        FloatVector u1 = e2.blend(e3.rearrange(ROTR0), LANES0).add(e2.rearrange(HALVING0).blend(e3, LANES0));
+        FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
+        FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
+        h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3)).intoArray(work, 0);
+        for (int r = 0; r < 4; r++) {
+            float newMax = work[L + r], c = 1f;
+            if (newMax > max[r] && sum[r] > 0f) {
+                c = exp(max[r] - newMax);
+                sum[r] *= c;
+            }
+            correction[r] = c;
+            max[r] = newMax;
+            sum[r] += work[LANE_OF_4[r]];
+        }
+    }
+
     /**
      * gate[off + i] = silu(gate[off + i]) * up[off + i] for i < n: one token's row, with
      * {@code scratch} (n floats) for exp(-gate).

@@ -71,11 +71,22 @@ class ForwardPassTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("models")
     void matchesFloat64ReferenceAndIsBatchIndependent(String name, RandomModelWriter.Builder model) throws Exception {
-        Path dir = model.write(tmp.resolve(name.replace(' ', '_')));
+        checkAgainstReference(name, model, BLOCK);
+    }
+
+    /** Blocks of 16 slots: one vector of scores per block, where attention takes its whole-block fast paths. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void matchesFloat64ReferenceAndIsBatchIndependentWithBlocksOf16(String name, RandomModelWriter.Builder model) throws Exception {
+        checkAgainstReference(name, model, 16);
+    }
+
+    private void checkAgainstReference(String name, RandomModelWriter.Builder model, int block) throws Exception {
+        Path dir = model.write(tmp.resolve(name.replace(' ', '_') + "_" + block));
         Random rnd = new Random(42);
         ReferenceLlama ref = new ReferenceLlama(dir, MAX_LEN);
         int[][] tokens = {randomTokens(rnd, 19, ref.vocab), randomTokens(rnd, 9, ref.vocab), randomTokens(rnd, 25, ref.vocab)};
-        int[][] tables = shuffledBlockTables(rnd, tokens);
+        int[][] tables = shuffledBlockTables(rnd, tokens, block);
         // Prefill in chunks of different sizes, then decode one token per step; sequences join and leave.
         List<List<Piece>> schedule = List.of(
                 List.of(new Piece(0, 0, 5), new Piece(1, 0, 7)),
@@ -91,7 +102,7 @@ class ForwardPassTest {
         }
         List<float[]> mixedRowsOfSeq0 = new ArrayList<>();
         try (LlamaWeights weights = LlamaWeights.load(dir);
-             PagedKvCache cache = new PagedKvCache(weights.config().numLayers(), NUM_BLOCKS, BLOCK, weights.config().kvDim())) {
+             PagedKvCache cache = new PagedKvCache(weights.config().numLayers(), NUM_BLOCKS, block, weights.config().kvDim())) {
             CpuModelRunner runner = new CpuModelRunner(weights, pool, MAX_LEN);
             int vocab = weights.config().vocabSize();
             double worst = 0;
@@ -116,7 +127,7 @@ class ForwardPassTest {
         }
         // The same sequence alone, same chunks and blocks, in a fresh cache: bit-identical logits.
         try (LlamaWeights weights = LlamaWeights.load(dir);
-             PagedKvCache cache = new PagedKvCache(weights.config().numLayers(), NUM_BLOCKS, BLOCK, weights.config().kvDim())) {
+             PagedKvCache cache = new PagedKvCache(weights.config().numLayers(), NUM_BLOCKS, block, weights.config().kvDim())) {
             CpuModelRunner runner = new CpuModelRunner(weights, pool, MAX_LEN);
             int vocab = weights.config().vocabSize();
             int k = 0;
@@ -157,7 +168,7 @@ class ForwardPassTest {
         return t;
     }
 
-    static int[][] shuffledBlockTables(Random rnd, int[][] tokens) {
+    static int[][] shuffledBlockTables(Random rnd, int[][] tokens, int block) {
         List<Integer> free = new ArrayList<>();
         for (int b = 0; b < NUM_BLOCKS; b++) {
             free.add(b);
@@ -166,7 +177,7 @@ class ForwardPassTest {
         int[][] tables = new int[tokens.length][];
         int next = 0;
         for (int s = 0; s < tokens.length; s++) {
-            tables[s] = new int[(tokens[s].length + BLOCK - 1) / BLOCK];
+            tables[s] = new int[(tokens[s].length + block - 1) / block];
             for (int i = 0; i < tables[s].length; i++) {
                 tables[s][i] = free.get(next++);
             }

@@ -358,6 +358,40 @@ class VectorKernelsTest {
         assertEquals(orig[0], gate[0], 0.0);
     }
 
+    /** The four-row softmax step of a full block gives each row the bits of the row-by-row step (max, exp, sum). */
+    @Test
+    void fourRowSoftmaxStepGivesTheRowByRowBits() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(VectorKernels.softmaxFullBlock4Fits(16), "needs 16-lane vectors");
+        SplittableRandom rng = new SplittableRandom(5);
+        for (int trial = 0; trial < 50; trial++) {
+            float[] scores = new float[64];
+            for (int i = 0; i < 64; i++) {
+                scores[i] = (float) rng.nextDouble(-8, 8);
+            }
+            // Row states: a first block (sum 0), a running max above the block's, below it, and equal to it.
+            float[] max = {Float.NEGATIVE_INFINITY, 20f, (float) rng.nextDouble(-8, 0), 0f};
+            float[] sum = {0f, (float) rng.nextDouble(1, 50), (float) rng.nextDouble(1, 50), (float) rng.nextDouble(1, 50)};
+            max[3] = VectorKernels.maxOf(scores, 48, 16);
+            float[] max1 = max.clone(), sum1 = sum.clone(), scores1 = scores.clone(), correction1 = new float[4];
+            for (int r = 0; r < 4; r++) {   // the row-by-row step, as CpuModelRunner.softmaxStep
+                float newMax = Math.max(max1[r], VectorKernels.maxOf(scores1, 16 * r, 16));
+                correction1[r] = 1f;
+                if (newMax > max1[r] && sum1[r] > 0f) {
+                    correction1[r] = VectorKernels.exp(max1[r] - newMax);
+                    sum1[r] *= correction1[r];
+                }
+                max1[r] = newMax;
+                sum1[r] += VectorKernels.expShiftedSum(scores1, 16 * r, 16, newMax);
+            }
+            float[] correction = new float[4];
+            VectorKernels.softmaxFullBlock4(scores, max, sum, correction, new float[64]);
+            assertArrayEquals(scores1, scores);
+            assertArrayEquals(max1, max);
+            assertArrayEquals(sum1, sum);
+            assertArrayEquals(correction1, correction);
+        }
+    }
+
     /** Four query rows at once (repeated rows included, as a group of 3 passes them) give each row the one-row kernels' bits. */
     @ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"8,4", "24,16", "64,16", "80,20", "128,16"})
