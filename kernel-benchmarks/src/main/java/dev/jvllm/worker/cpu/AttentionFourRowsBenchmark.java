@@ -1,6 +1,5 @@
 package dev.jvllm.worker.cpu;
 
-import org.openjdk.jmh.annotations.AuxCounters;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -44,17 +43,6 @@ public class AttentionFourRowsBenchmark {
     private float[] q, p, scores, out;
     private long headBytes;
 
-    @State(Scope.Thread)
-    @AuxCounters(AuxCounters.Type.OPERATIONS)
-    public static class CacheRates {
-        public double cacheGB;
-
-        @Setup(Level.Iteration)
-        public void reset() {
-            cacheGB = 0;
-        }
-    }
-
     @Setup(Level.Trial)
     public void setUp() {
         int blocks = (context + blockSize - 1) / blockSize;
@@ -77,7 +65,7 @@ public class AttentionFourRowsBenchmark {
     }
 
     @Benchmark
-    public float blockScores4(CacheRates rates) {
+    public float blockScores4(AttentionBenchmark.CacheRates rates) {
         long headOff = (long) headDim * blockSize * 4;
         float scale = (float) (1.0 / Math.sqrt(headDim)), sink = 0;
         for (int b = 0; b * blockSize < context; b++) {
@@ -90,7 +78,7 @@ public class AttentionFourRowsBenchmark {
     }
 
     @Benchmark
-    public float[] accumulateValues4(CacheRates rates) {
+    public float[] accumulateValues4(AttentionBenchmark.CacheRates rates) {
         long rowBytes = (long) kvHeads * headDim * 4, headOff = (long) headDim * 4;
         java.util.Arrays.fill(out, 0f);
         for (int b = 0; b * blockSize < context; b++) {

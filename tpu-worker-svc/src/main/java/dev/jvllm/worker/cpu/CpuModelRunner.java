@@ -31,9 +31,10 @@ public final class CpuModelRunner {
     private int[] positions, tokenSeq;
     private float[] logits = new float[0], finalHidden = new float[0];
     private final ThreadLocal<AttentionRows> attentionRows = ThreadLocal.withInitial(AttentionRows::new);
-    /** This step's attention work items (see {@link #attentionItems}) and where each sequence's tokens start. */
+    /** This step's attention work items (filled once per step by {@link #attentionItems}) and where each sequence's tokens start. */
     private int[] itemSeq = new int[0], itemKvHead = new int[0], itemRowFrom = new int[0], itemRowTo = new int[0];
     private int[] seqFirstToken = new int[0];
+    private int attentionItemCount;
     /** Four weight rows widened to f32, per thread: reused by every token of a tiled matmul. */
     private final ThreadLocal<float[]> widenScratch = ThreadLocal.withInitial(() -> new float[0]);
     private final ThreadLocal<float[]> accScratch = ThreadLocal.withInitial(() -> new float[VectorKernels.ACC_SCRATCH]);
@@ -163,6 +164,7 @@ public final class CpuModelRunner {
         int hidden = c.hiddenSize();
         embedTokens(input);
         ropeTables(T);
+        attentionItemCount = attentionItems(input);
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer layer = w.layer(l);
             attentionBlock(layer, l, input, cache, T);
@@ -321,7 +323,7 @@ public final class CpuModelRunner {
      * the same whichever rows share its group.
      */
     private void pagedAttention(StepInput input, PagedKvCache cache, int l, int T) {
-        int hd = c.headDim(), qDim = c.qDim(), group = c.numHeads() / c.numKvHeads(), kvHeads = c.numKvHeads();
+        int hd = c.headDim(), qDim = c.qDim(), group = c.numHeads() / c.numKvHeads();
         int bs = cache.blockSize();
         float scale = (float) (1.0 / Math.sqrt(hd));
         MemorySegment kc = cache.keys(l), vc = cache.values(l);
@@ -329,7 +331,7 @@ public final class CpuModelRunner {
         KvCacheDtype kvType = cache.dtype();
         int eb = kvType.bytesPerElement();
         long rowBytes = (long) c.kvDim() * eb;
-        int items = attentionItems(input);
+        int items = attentionItemCount;
         boolean fullBlocks = VectorKernels.softmaxFullBlock4Fits(bs);
         pool.parallelFor(items, 1, (from, to) -> {
             AttentionRows a = attentionRows.get();
@@ -361,7 +363,8 @@ public final class CpuModelRunner {
                         for (int r = 0; r < rows; r++) {
                             VectorKernels.blockScores(kc, keyOff, bs, q, a.qOff[r], hd, scale, scores, kvType);
                             if (softmaxStep(a, r, scores, 0, b * bs, bs)) {
-                                VectorKernels.accumulateValues(att, a.qOff[r], hd, scores, a.first, a.last, vc, valueOff, rowBytes, kvType);
+                                VectorKernels.accumulateValues(att, a.qOff[r], hd, scores, a.rowFirst[r], a.rowLast[r], vc, valueOff,
+                                        rowBytes, kvType);
                             }
                         }
                         continue;
@@ -382,26 +385,18 @@ public final class CpuModelRunner {
                     int first = bs, last = -1;
                     for (int r = 0; r < rows; r++) {
                         if (softmaxStep(a, r, scores, r * bs, b * bs, bs)) {
-                            a.rowFirst[r] = a.first;
-                            a.rowLast[r] = a.last;
-                            first = Math.min(first, a.first);
-                            last = Math.max(last, a.last);
-                        } else {
-                            a.rowFirst[r] = bs;
-                            a.rowLast[r] = -1;
+                            first = Math.min(first, a.rowFirst[r]);
+                            last = Math.max(last, a.rowLast[r]);
                         }
                     }
                     if (first > last) {
                         continue;
                     }
-                    for (int r = 0; r < rows; r++) {   // weights 0 outside a row's own slots
-                        if (a.rowFirst[r] > first || a.rowLast[r] < last) {
-                            for (int j = first; j <= last; j++) {
-                                if (j < a.rowFirst[r] || j > a.rowLast[r]) {
-                                    scores[r * bs + j] = 0f;
-                                }
-                            }
-                        }
+                    for (int r = 0; r < rows; r++) {   // weights 0 outside a row's own slots (all of them if it has none)
+                        int own = Math.max(first, Math.min(a.rowFirst[r], last + 1));
+                        int ownEnd = Math.max(own, Math.min(a.rowLast[r] + 1, last + 1));
+                        java.util.Arrays.fill(scores, r * bs + first, r * bs + own, 0f);
+                        java.util.Arrays.fill(scores, r * bs + ownEnd, r * bs + last + 1, 0f);
                     }
                     VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0], a.pOff[1],
                             a.pOff[2], a.pOff[3], first, last, vc, valueOff, rowBytes);
@@ -415,12 +410,14 @@ public final class CpuModelRunner {
 
     /**
      * One block of row r's online softmax, its raw scores at {@code scores[off + j]} for the block's slots j
-     * (block positions from {@code blockStart}): sets {@code a.first, a.last} to the row's causal slots,
-     * turns their scores into weights exp(score - running max), and rescales the row's output and sum
-     * when the max grows. Returns false when the row sees none of the block's slots.
+     * (block positions from {@code blockStart}): sets {@code a.rowFirst[r], a.rowLast[r]} to the row's causal
+     * slots, turns their scores into weights exp(score - running max), and rescales the row's output and sum
+     * when the max grows. Returns false (and an empty range) when the row sees none of the block's slots.
      */
     private boolean softmaxStep(AttentionRows a, int r, float[] scores, int off, int blockStart, int bs) {
         int first = Math.max(a.lo[r], blockStart) - blockStart, last = Math.min(a.pos[r], blockStart + bs - 1) - blockStart;
+        a.rowFirst[r] = first;
+        a.rowLast[r] = last;
         if (first > last) {
             return false;
         }
@@ -432,8 +429,6 @@ public final class CpuModelRunner {
         }
         a.max[r] = newMax;
         a.sum[r] += VectorKernels.expShiftedSum(scores, off + first, last - first + 1, newMax);
-        a.first = first;
-        a.last = last;
         return true;
     }
 
@@ -442,7 +437,6 @@ public final class CpuModelRunner {
         float[] scores = new float[0];
         final int[] qOff = new int[4], pos = new int[4], lo = new int[4], pOff = new int[4], rowFirst = new int[4], rowLast = new int[4];
         final float[] max = new float[4], sum = new float[4], correction = new float[4], work = new float[64];
-        int first, last;
     }
 
     /**

@@ -1032,19 +1032,26 @@ final class VectorKernels {
      * out[outOff + j * outStride] = total of accumulator j (acc[j * L, (j + 1) * L)) + its tail acc[4 * L + j], for j < n:
      * the reduction of {@link #dot4x1}, so the bits are the same.
      */
+    /**
+     * The lane totals of the n (at most 4) vectors at a[off + j L], j < n, the others counting as 0: one combined
+     * reduction (L = 16), the additions of sumLanes. Total j lands at dst[dstOff + LANE_OF_4[j]] (L floats written).
+     */
+    private static void sumsOfFour(float[] a, int off, int n, float[] dst, int dstOff) {
+        FloatVector zero = FloatVector.zero(S);
+        FloatVector a0 = FloatVector.fromArray(S, a, off);
+        FloatVector a1 = n > 1 ? FloatVector.fromArray(S, a, off + L) : zero;
+        FloatVector a2 = n > 2 ? FloatVector.fromArray(S, a, off + 2 * L) : zero;
+        FloatVector a3 = n > 3 ? FloatVector.fromArray(S, a, off + 3 * L) : zero;
+        FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
+        FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
+        FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
+        FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
+        h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3)).intoArray(dst, dstOff);
+    }
+
     private static void reduceFour(float[] acc, int n, float[] out, int outOff, int outStride) {
         if (COMBINED_REDUCTION) {
-            FloatVector zero = FloatVector.zero(S);
-            FloatVector a0 = FloatVector.fromArray(S, acc, 0);
-            FloatVector a1 = n > 1 ? FloatVector.fromArray(S, acc, L) : zero;
-            FloatVector a2 = n > 2 ? FloatVector.fromArray(S, acc, 2 * L) : zero;
-            FloatVector a3 = n > 3 ? FloatVector.fromArray(S, acc, 3 * L) : zero;
-            FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
-            FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
-            FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
-            FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
-            FloatVector r = h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3));
-            r.intoArray(acc, 5 * L);
+            sumsOfFour(acc, 0, n, acc, 5 * L);
             for (int j = 0; j < n; j++) {
                 out[outOff + j * outStride] = acc[5 * L + LANE_OF_4[j]] + acc[4 * L + j];
             }
@@ -1558,14 +1565,7 @@ final class VectorKernels {
             IntVector pow2 = ((IntVector) k.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
             p.mul(pow2.reinterpretAsFloats()).intoArray(scores, row * L);
         }
-        FloatVector e0 = FloatVector.fromArray(S, scores, 0), e1 = FloatVector.fromArray(S, scores, L);
-        FloatVector e2 = FloatVector.fromArray(S, scores, 2 * L), e3 = FloatVector.fromArray(S, scores, 3 * L);
-        FloatVector zero = FloatVector.zero(S);
-        FloatVector u0 = e0.blend(e1.rearrange(ROTR0), LANES0).add(e0.rearrange(HALVING0).blend(e1, LANES0));
-        FloatVector u1 = e2.blend(e3.rearrange(ROTR0), LANES0).add(e2.rearrange(HALVING0).blend(e3, LANES0));
-        FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
-        FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
-        h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3)).intoArray(work, 0);
+        sumsOfFour(scores, 0, 4, work, 0);
         for (int r = 0; r < 4; r++) {
             float newMax = work[L + r], c = 1f;
             if (newMax > max[r] && sum[r] > 0f) {
