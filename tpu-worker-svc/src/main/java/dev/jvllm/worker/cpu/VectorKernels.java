@@ -620,8 +620,23 @@ final class VectorKernels {
                 case Q8_0 -> {
                     // scale * int8, as ggml's dequantize_row_q8_0 computes it (one float multiply).
                     if (L == 16) {
-                        // A block's two halves written out: fewer instructions per block (as in rowQ8_0).
-                        for (int b = 0; b < cols / 32; b++) {
+                        // Blocks written out two at a time (as in rowQ8_0): fewer instructions per block.
+                        int blocks = cols / 32, b = 0;
+                        for (; b + 1 < blocks; b += 2) {
+                            long block = rowOff + b * 34L;
+                            int o = d + b * 32;
+                            FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
+                            ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0))
+                                    .mul(scale).intoArray(dst, o);
+                            ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0))
+                                    .mul(scale).intoArray(dst, o + 16);
+                            FloatVector next = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block + 34)));
+                            ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 36, LE).convertShape(VectorOperators.B2F, S, 0))
+                                    .mul(next).intoArray(dst, o + 32);
+                            ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 52, LE).convertShape(VectorOperators.B2F, S, 0))
+                                    .mul(next).intoArray(dst, o + 48);
+                        }
+                        if (b < blocks) {
                             long block = rowOff + b * 34L;
                             FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
                             ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0))
@@ -1254,8 +1269,24 @@ final class VectorKernels {
     private static float rowQ8_0(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
         FloatVector a = FloatVector.zero(S);
         if (L == 16) {
-            // A block's two halves written out: C2 then emits about a fifth fewer instructions per block.
-            for (int b = 0; b < cols / 32; b++) {
+            // Blocks written out two at a time, each as its two halves: C2 then emits far fewer instructions
+            // per block (the loop alone: 14.8 against 12.5 GB/s from L2 for one block per iteration).
+            int blocks = cols / 32, b = 0;
+            for (; b + 1 < blocks; b += 2) {
+                long block = rowOff + b * 34L;
+                int xb = xOff + b * 32;
+                FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
+                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0);
+                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0);
+                a = q0.mul(scale).fma(FloatVector.fromArray(S, x, xb), a);
+                a = q1.mul(scale).fma(FloatVector.fromArray(S, x, xb + 16), a);
+                FloatVector next = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block + 34)));
+                FloatVector q2 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 36, LE).convertShape(VectorOperators.B2F, S, 0);
+                FloatVector q3 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 52, LE).convertShape(VectorOperators.B2F, S, 0);
+                a = q2.mul(next).fma(FloatVector.fromArray(S, x, xb + 32), a);
+                a = q3.mul(next).fma(FloatVector.fromArray(S, x, xb + 48), a);
+            }
+            if (b < blocks) {
                 long block = rowOff + b * 34L;
                 int xb = xOff + b * 32;
                 FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
