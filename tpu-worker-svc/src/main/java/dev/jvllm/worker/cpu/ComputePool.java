@@ -1,6 +1,7 @@
 package dev.jvllm.worker.cpu;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -20,25 +21,54 @@ public final class ComputePool implements AutoCloseable {
         void run(int from, int to);
     }
 
-    /** One parallelFor call: its chunks are claimed by whoever comes first. */
+    /**
+     * One parallelFor call. Each thread owns a contiguous run of chunks and takes them front to back, so
+     * it reads one sequential stream (what the hardware prefetcher follows best); a thread whose run is
+     * done takes the last chunk left in another thread's run, so a late or slow thread delays nobody.
+     */
     private static final class Job {
         final RangeTask task;
         final int n, chunks;
-        final AtomicInteger next = new AtomicInteger();
+        /** Per thread: (next chunk << 32) | end of its run. Taking a chunk is one compare-and-set. */
+        final AtomicLongArray runs;
         final AtomicInteger done = new AtomicInteger();
         final Thread caller;
         volatile boolean callerParked;
         volatile Throwable failure;
 
-        Job(RangeTask task, int n, int chunks, Thread caller) {
+        Job(RangeTask task, int n, int chunks, int threads, Thread caller) {
             this.task = task;
             this.n = n;
             this.chunks = chunks;
             this.caller = caller;
+            this.runs = new AtomicLongArray(threads);
+            for (int p = 0; p < threads; p++) {
+                runs.set(p, (long) (chunks * p / threads) << 32 | (chunks * (p + 1) / threads));
+            }
         }
 
-        void runChunks() {
-            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+        /** The next chunk for thread p: the front of its own run, else the back of another's; -1 when none is left. */
+        private int claim(int p) {
+            int threads = runs.length();
+            for (int i = 0; i < threads; i++) {
+                int owner = (p + i) % threads;
+                for (long run; ; ) {
+                    run = runs.get(owner);
+                    int next = (int) (run >>> 32), end = (int) run;
+                    if (next >= end) {
+                        break;
+                    }
+                    if (i == 0 ? runs.compareAndSet(owner, run, (long) (next + 1) << 32 | end)
+                            : runs.compareAndSet(owner, run, (long) next << 32 | (end - 1))) {
+                        return i == 0 ? next : end - 1;
+                    }
+                }
+            }
+            return -1;
+        }
+
+        void runChunks(int p) {
+            for (int c; (c = claim(p)) >= 0; ) {
                 try {
                     task.run((int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
                 } catch (Throwable t) {
@@ -77,8 +107,8 @@ public final class ComputePool implements AutoCloseable {
         this.helpers = new Thread[this.threads - 1];
         int[] cpus = CoreBinding.parse(cpuList);
         for (int i = 0; i < helpers.length; i++) {
-            int cpu = cpus.length == 0 ? -1 : cpus[(i + 1) % cpus.length];
-            helpers[i] = new Thread(() -> helperLoop(cpu), "jvllm-compute-" + (i + 1));
+            int cpu = cpus.length == 0 ? -1 : cpus[(i + 1) % cpus.length], index = i + 1;
+            helpers[i] = new Thread(() -> helperLoop(index, cpu), "jvllm-compute-" + index);
             helpers[i].setDaemon(true);
             helpers[i].start();
         }
@@ -92,7 +122,7 @@ public final class ComputePool implements AutoCloseable {
         return threads;
     }
 
-    private void helperLoop(int cpu) {
+    private void helperLoop(int index, int cpu) {
         if (cpu >= 0) {
             CoreBinding.bindCurrentThread(cpu);
         }
@@ -106,7 +136,7 @@ public final class ComputePool implements AutoCloseable {
                 }
             }
             seen = j;
-            j.runChunks();
+            j.runChunks(index);
         }
     }
 
@@ -154,14 +184,14 @@ public final class ComputePool implements AutoCloseable {
             CoreBinding.bindCurrentThread(callerCpu);
             boundCaller = me;
         }
-        Job job = new Job(task, n, chunks, me);
+        Job job = new Job(task, n, chunks, threads, me);
         current = job;
         if (sleepers.get() > 0) {
             for (Thread h : helpers) {
                 LockSupport.unpark(h);
             }
         }
-        job.runChunks();
+        job.runChunks(0);
         long deadline = System.nanoTime() + SPIN_NANOS;
         for (int i = 0; job.done.get() < chunks; i++) {
             if ((i & 63) != 0 || System.nanoTime() < deadline) {
@@ -188,7 +218,7 @@ public final class ComputePool implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        current = new Job((a, b) -> { }, 0, 0, Thread.currentThread());
+        current = new Job((a, b) -> { }, 0, 0, threads, Thread.currentThread());
         for (Thread h : helpers) {
             LockSupport.unpark(h);
         }

@@ -27,6 +27,44 @@ class ComputePoolTest {
         }
     }
 
+    /**
+     * Each thread takes its own run of chunks front to back (one sequential stream); a thread that runs out
+     * takes the others' last chunks, so a stalled thread only keeps the chunk it is in. Here the helper stalls
+     * in its first chunk until the caller has taken the rest of the helper's run, from the back.
+     */
+    @Test
+    void threadsTakeTheirOwnRunInOrderThenTheOthersFromTheBack() throws Exception {
+        try (ComputePool pool = new ComputePool(2)) {
+            Thread caller = Thread.currentThread();
+            java.util.List<Integer> byCaller = new java.util.ArrayList<>();
+            java.util.List<Integer> byHelper = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+            java.util.concurrent.CountDownLatch stolen = new java.util.concurrent.CountDownLatch(1);
+            pool.parallelFor(8, 1, (from, to) -> {
+                if (Thread.currentThread() == caller) {
+                    byCaller.add(from);
+                    if (from == 5) {
+                        stolen.countDown();
+                    }
+                } else {
+                    byHelper.add(from);
+                    try {
+                        stolen.await(10, java.util.concurrent.TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+            });
+            // The caller owns chunks 0-3 and the helper 4-7 (8 chunks of one index each).
+            assertEquals(java.util.List.of(0, 1, 2, 3, 7, 6, 5), byCaller.subList(0, 7));
+            if (byHelper.isEmpty()) {
+                assertEquals(java.util.List.of(0, 1, 2, 3, 7, 6, 5, 4), byCaller, "helper never came: the caller took all");
+            } else {
+                assertEquals(java.util.List.of(4), byHelper);
+                assertEquals(7, byCaller.size());
+            }
+        }
+    }
+
     @Test
     void failureOfAChunkReachesTheCallerAndThePoolKeepsWorking() {
         try (ComputePool pool = new ComputePool(2)) {
