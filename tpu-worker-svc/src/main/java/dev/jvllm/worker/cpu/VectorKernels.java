@@ -127,6 +127,17 @@ final class VectorKernels {
     /** Moves accumulator (row j, token k)'s total of a 4 x 4 tile to lane 4k + j. */
     private static final VectorShuffle<Float> TOKEN_MAJOR_16 = COMBINED_REDUCTION ? tokenMajor() : null;
 
+    /** Moves total j of a four-vector reduction (sumsOfFour) to lane j. */
+    private static final VectorShuffle<Float> FIRST_FOUR = COMBINED_REDUCTION ? firstFour() : null;
+
+    private static VectorShuffle<Float> firstFour() {
+        int[] from = new int[16];
+        for (int j = 0; j < 4; j++) {
+            from[j] = LANE_OF_4[j];
+        }
+        return VectorShuffle.fromArray(S, from, 0);
+    }
+
     private static VectorShuffle<Float> tokenMajor() {
         int[] from = new int[16];
         for (int j = 0; j < 4; j++) {
@@ -1065,6 +1076,21 @@ final class VectorKernels {
     }
 
     private static void reduceFour(float[] acc, int n, float[] out, int outOff, int outStride) {
+        if (COMBINED_REDUCTION && n == 4 && outStride == 1) {
+            // Four consecutive outputs: the totals go to lanes 0-3 and out in one 4-float store (scalar reads
+            // of a just-stored vector wait for the store to complete instead of being forwarded).
+            FloatVector a0 = FloatVector.fromArray(S, acc, 0), a1 = FloatVector.fromArray(S, acc, L);
+            FloatVector a2 = FloatVector.fromArray(S, acc, 2 * L), a3 = FloatVector.fromArray(S, acc, 3 * L);
+            FloatVector zero = FloatVector.zero(S);
+            FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
+            FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
+            FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
+            FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
+            FloatVector totals = h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3));
+            ((FloatVector) totals.rearrange(FIRST_FOUR).reinterpretShape(QUARTER, 0))
+                    .add(FloatVector.fromArray(QUARTER, acc, 4 * L)).intoArray(out, outOff);
+            return;
+        }
         if (COMBINED_REDUCTION) {
             sumsOfFour(acc, 0, n, acc, 5 * L);
             for (int j = 0; j < n; j++) {
