@@ -102,6 +102,51 @@ class VectorKernelsTest {
         }
     }
 
+    /**
+     * One-token steps over many rows read them two at a time, half the range apart: every row must still get
+     * the staged kernels' bits (widened row, dot4x1), whatever the range, its start and the leftover groups.
+     */
+    @ParameterizedTest
+    @EnumSource(value = WeightType.class, names = {"F32", "BF16", "F16", "Q8_0", "Q4_0"})
+    void decodeRowsReadInPairsSumLikeTheStagedKernels(WeightType type) {
+        SplittableRandom rng = new SplittableRandom(type.ordinal() + 31);
+        int rows = 44;
+        int[] colsCases = type.blockQuantized() ? new int[]{96, 64} : new int[]{VectorKernels.S.length() * 3, VectorKernels.S.length() * 2 + 5};
+        for (int cols : colsCases) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment seg = arena.allocate(type.rowBytes(cols) * rows, 64);
+                if (type.blockQuantized()) {
+                    int blockBytes = (int) (type.rowBytes(cols) / (cols / 32));
+                    for (int b = 0; b < rows * cols / 32; b++) {
+                        seg.set(HALF, (long) b * blockBytes, Float.floatToFloat16((float) rng.nextDouble(1e-3, 0.05)));
+                        for (int j = 2; j < blockBytes; j++) {
+                            seg.set(ValueLayout.JAVA_BYTE, (long) b * blockBytes + j, (byte) rng.nextInt(-127, 128));
+                        }
+                    }
+                } else {
+                    fill(seg, type, rows * cols, rng);
+                }
+                LlamaWeights.Matrix m = new LlamaWeights.Matrix(seg, type, rows, cols);
+                float[] x = new float[cols], staged = new float[rows], wf = new float[4 * cols];
+                float[] acc = new float[VectorKernels.ACC_SCRATCH];
+                for (int i = 0; i < cols; i++) {
+                    x[i] = (float) rng.nextDouble(-1, 1);
+                }
+                for (int r0 = 0; r0 < rows; r0 += 4) {
+                    VectorKernels.widenRows(m, r0, 4, wf);
+                    VectorKernels.dot4x1(wf, cols, r0, rows, x, 0, staged, acc);
+                }
+                for (int[] range : new int[][]{{0, rows}, {4, rows}, {0, 8}, {8, 28}, {12, 40}, {0, 36}}) {
+                    float[] direct = new float[rows];
+                    VectorKernels.dotRows(m, range[0], range[1], x, 1, direct, acc);
+                    for (int r = range[0]; r < range[1]; r++) {
+                        assertEquals(staged[r], direct[r], 0.0, type + " cols " + cols + " rows " + range[0] + "-" + range[1] + ": row " + r);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void q8_0RowsDequantizeExactlyAndMultiplyLikeFloat64() {
         SplittableRandom rng = new SplittableRandom(21);
