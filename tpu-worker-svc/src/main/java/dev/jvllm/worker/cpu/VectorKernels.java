@@ -1070,8 +1070,9 @@ final class VectorKernels {
     }
 
     private static boolean pairsSupported(WeightType type) {
-        return COMBINED_REDUCTION && switch (type) {
-            case F32, BF16, F16, Q8_0 -> true;
+        return switch (type) {
+            case F32, BF16, F16 -> true;
+            case Q8_0 -> L == 16;
             default -> false;
         };
     }
