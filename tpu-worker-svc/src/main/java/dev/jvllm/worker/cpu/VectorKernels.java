@@ -1039,7 +1039,20 @@ final class VectorKernels {
             return;
         }
         // Several tokens: each weight vector is loaded and converted once for 4 tokens (a missing token
-        // repeats the last one; its sums are dropped).
+        // repeats the last one; its sums are dropped), two rows half the range apart at a time as above.
+        int half = pairsSupported(m.type()) ? (rTo - rFrom) / 8 * 4 : 0;
+        for (int i = 0; i < half; i++) {
+            int a = rFrom + i, b = rFrom + half + i;
+            for (int t0 = 0; t0 < T; t0 += 4) {
+                int n = Math.min(4, T - t0);
+                int x0 = t0 * cols, x1 = (t0 + Math.min(1, n - 1)) * cols, x2 = (t0 + Math.min(2, n - 1)) * cols,
+                        x3 = (t0 + Math.min(3, n - 1)) * cols;
+                rowPairAccumulators4(m, a, b, in, x0, x1, x2, x3, acc);
+                reduceFour(acc, 0, n, out, t0 * rows + a, rows);
+                reduceFour(acc, 8 * L, n, out, t0 * rows + b, rows);
+            }
+        }
+        rFrom += 2 * half;
         for (int r = rFrom; r < rTo; r++) {
             for (int t0 = 0; t0 < T; t0 += 4) {
                 int n = Math.min(4, T - t0);
@@ -1153,6 +1166,170 @@ final class VectorKernels {
                     .mul(scaleB).fma(x1, b);
         }
         storePair(a, b, acc, j, 0f, 0f);   // rows are whole blocks of 32
+    }
+
+    /**
+     * Rows a and b (of a type {@link #pairsSupported}) times four token rows of x, read together: row a's four
+     * accumulators and tails where {@link #rowAccumulators4} puts them, row b's 8 L further. Each (row, token)
+     * sum runs as in rowAccumulators4.
+     */
+    private static void rowPairAccumulators4(LlamaWeights.Matrix m, int a, int b, float[] x, int x0, int x1, int x2, int x3,
+                                             float[] acc) {
+        MemorySegment w = m.data();
+        long rowA = a * m.rowBytes(), rowB = b * m.rowBytes();
+        int cols = m.cols();
+        switch (m.type()) {
+            case F32 -> pairs4F32(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
+            case BF16 -> pairs4Bf16(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
+            case F16 -> pairs4F16(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
+            case Q8_0 -> pairs4Q8_0(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
+            default -> throw new IllegalArgumentException(m.type() + " rows are not read in pairs");
+        }
+        int upper = S.loopBound(cols);
+        if (m.type().blockQuantized() || upper == cols) {
+            java.util.Arrays.fill(acc, 4 * L, 4 * L + 4, 0f);
+            java.util.Arrays.fill(acc, 12 * L, 12 * L + 4, 0f);
+            return;
+        }
+        int[] xs = {x0, x1, x2, x3};
+        for (int k = 0; k < 4; k++) {
+            acc[4 * L + k] = rowTail(w, m.type(), rowA, x, xs[k], upper, cols);
+            acc[12 * L + k] = rowTail(w, m.type(), rowB, x, xs[k], upper, cols);
+        }
+    }
+
+    private static void pairs4F32(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
+                                  float[] acc) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int i = 0; i < S.loopBound(cols); i += L) {
+            FloatVector v = FloatVector.fromMemorySegment(S, w, rowA + 4L * i, LE), u = FloatVector.fromMemorySegment(S, w, rowB + 4L * i, LE);
+            FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+            FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+            a0 = v.fma(y0, a0);
+            a1 = v.fma(y1, a1);
+            a2 = v.fma(y2, a2);
+            a3 = v.fma(y3, a3);
+            b0 = u.fma(y0, b0);
+            b1 = u.fma(y1, b1);
+            b2 = u.fma(y2, b2);
+            b3 = u.fma(y3, b3);
+        }
+        // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 8 * L);
+        b1.intoArray(acc, 9 * L);
+        b2.intoArray(acc, 10 * L);
+        b3.intoArray(acc, 11 * L);
+    }
+
+    private static void pairs4Bf16(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
+                                   float[] acc) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int i = 0; i < S.loopBound(cols); i += L) {
+            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowA + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector u = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowB + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+            FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+            a0 = v.fma(y0, a0);
+            a1 = v.fma(y1, a1);
+            a2 = v.fma(y2, a2);
+            a3 = v.fma(y3, a3);
+            b0 = u.fma(y0, b0);
+            b1 = u.fma(y1, b1);
+            b2 = u.fma(y2, b2);
+            b3 = u.fma(y3, b3);
+        }
+        // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 8 * L);
+        b1.intoArray(acc, 9 * L);
+        b2.intoArray(acc, 10 * L);
+        b3.intoArray(acc, 11 * L);
+    }
+
+    private static void pairs4F16(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
+                                  float[] acc) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int i = 0; i < S.loopBound(cols); i += L) {
+            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowA + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+            FloatVector u = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowB + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                    .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+            FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+            FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+            a0 = v.fma(y0, a0);
+            a1 = v.fma(y1, a1);
+            a2 = v.fma(y2, a2);
+            a3 = v.fma(y3, a3);
+            b0 = u.fma(y0, b0);
+            b1 = u.fma(y1, b1);
+            b2 = u.fma(y2, b2);
+            b3 = u.fma(y3, b3);
+        }
+        // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 8 * L);
+        b1.intoArray(acc, 9 * L);
+        b2.intoArray(acc, 10 * L);
+        b3.intoArray(acc, 11 * L);
+    }
+
+    /** Only where L = 16 ({@link #pairsSupported}): per block the first half's FMA, then the second's, as rows4Q8_0. */
+    private static void pairs4Q8_0(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
+                                   float[] acc) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int k = 0; k < cols / 32; k++) {
+            long blockA = rowA + k * 34L, blockB = rowB + k * 34L;
+            int i = k * 32;
+            FloatVector scaleA = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockA)));
+            FloatVector scaleB = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockB)));
+            FloatVector v = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA);
+            FloatVector p = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB);
+            FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+            FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+            a0 = v.fma(y0, a0);
+            a1 = v.fma(y1, a1);
+            a2 = v.fma(y2, a2);
+            a3 = v.fma(y3, a3);
+            b0 = p.fma(y0, b0);
+            b1 = p.fma(y1, b1);
+            b2 = p.fma(y2, b2);
+            b3 = p.fma(y3, b3);
+            FloatVector u = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 18, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA);
+            FloatVector q = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 18, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB);
+            y0 = FloatVector.fromArray(S, x, x0 + i + 16);
+            y1 = FloatVector.fromArray(S, x, x1 + i + 16);
+            y2 = FloatVector.fromArray(S, x, x2 + i + 16);
+            y3 = FloatVector.fromArray(S, x, x3 + i + 16);
+            a0 = u.fma(y0, a0);
+            a1 = u.fma(y1, a1);
+            a2 = u.fma(y2, a2);
+            a3 = u.fma(y3, a3);
+            b0 = q.fma(y0, b0);
+            b1 = q.fma(y1, b1);
+            b2 = q.fma(y2, b2);
+            b3 = q.fma(y3, b3);
+        }
+        // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 8 * L);
+        b1.intoArray(acc, 9 * L);
+        b2.intoArray(acc, 10 * L);
+        b3.intoArray(acc, 11 * L);
     }
 
     private static void storePair(FloatVector a, FloatVector b, float[] acc, int j, float tailA, float tailB) {

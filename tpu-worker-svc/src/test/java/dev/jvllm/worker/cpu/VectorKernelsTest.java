@@ -103,8 +103,9 @@ class VectorKernelsTest {
     }
 
     /**
-     * One-token steps over many rows read them two at a time, half the range apart: every row must still get
-     * the staged kernels' bits (widened row, dot4x1), whatever the range, its start and the leftover groups.
+     * Decode steps (one token, or three) over many rows read them two at a time, half the range apart: every
+     * (row, token) must still get the staged kernels' bits (widened row, dot4x1), whatever the range, its start
+     * and the leftover groups.
      */
     @ParameterizedTest
     @EnumSource(value = WeightType.class, names = {"F32", "BF16", "F16", "Q8_0", "Q4_0"})
@@ -136,11 +137,28 @@ class VectorKernelsTest {
                     VectorKernels.widenRows(m, r0, 4, wf);
                     VectorKernels.dot4x1(wf, cols, r0, rows, x, 0, staged, acc);
                 }
+                // Three tokens (the several-token kernels): token t's staged sums from its own row of xs.
+                int T = 3;
+                float[] xs = new float[T * cols], stagedT = new float[T * rows];
+                for (int i = 0; i < xs.length; i++) {
+                    xs[i] = (float) rng.nextDouble(-1, 1);
+                }
+                for (int r0 = 0; r0 < rows; r0 += 4) {
+                    VectorKernels.widenRows(m, r0, 4, wf);
+                    for (int t = 0; t < T; t++) {
+                        VectorKernels.dot4x1(wf, cols, r0, rows, xs, t, stagedT, acc);
+                    }
+                }
                 for (int[] range : new int[][]{{0, rows}, {4, rows}, {0, 8}, {8, 28}, {12, 40}, {0, 36}}) {
-                    float[] direct = new float[rows];
+                    float[] direct = new float[rows], directT = new float[T * rows];
                     VectorKernels.dotRows(m, range[0], range[1], x, 1, direct, acc);
+                    VectorKernels.dotRows(m, range[0], range[1], xs, T, directT, acc);
                     for (int r = range[0]; r < range[1]; r++) {
                         assertEquals(staged[r], direct[r], 0.0, type + " cols " + cols + " rows " + range[0] + "-" + range[1] + ": row " + r);
+                        for (int t = 0; t < T; t++) {
+                            assertEquals(stagedT[t * rows + r], directT[t * rows + r], 0.0,
+                                    type + " cols " + cols + " rows " + range[0] + "-" + range[1] + ": row " + r + " token " + t);
+                        }
                     }
                 }
             }
