@@ -1085,7 +1085,7 @@ final class VectorKernels {
     private static boolean pairsSupported(WeightType type) {
         return switch (type) {
             case F32, BF16, F16 -> true;
-            case Q8_0 -> L == 16;
+            case Q8_0, Q4_0 -> L == 16;
             default -> false;
         };
     }
@@ -1104,6 +1104,7 @@ final class VectorKernels {
             case BF16 -> pairBf16(w, rowA, rowB, cols, x, acc, j);
             case F16 -> pairF16(w, rowA, rowB, cols, x, acc, j);
             case Q8_0 -> pairQ8_0(w, rowA, rowB, cols, x, acc, j);
+            case Q4_0 -> pairQ4_0(w, rowA, rowB, cols, x, acc, j);
             default -> throw new IllegalArgumentException(m.type() + " rows are not read in pairs");
         }
     }
@@ -1183,6 +1184,7 @@ final class VectorKernels {
             case BF16 -> pairs4Bf16(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
             case F16 -> pairs4F16(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
             case Q8_0 -> pairs4Q8_0(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
+            case Q4_0 -> pairs4Q4_0(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
             default -> throw new IllegalArgumentException(m.type() + " rows are not read in pairs");
         }
         int upper = S.loopBound(cols);
@@ -1320,6 +1322,64 @@ final class VectorKernels {
             b1 = q.fma(y1, b1);
             b2 = q.fma(y2, b2);
             b3 = q.fma(y3, b3);
+        }
+        // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 8 * L);
+        b1.intoArray(acc, 9 * L);
+        b2.intoArray(acc, 10 * L);
+        b3.intoArray(acc, 11 * L);
+    }
+
+    /** Only where L = 16: a block's low nibbles (elements 0-15), then its high nibbles, as rowQ4_0. */
+    private static void pairQ4_0(MemorySegment w, long rowA, long rowB, int cols, float[] x, float[] acc, int j) {
+        FloatVector a = FloatVector.zero(S), b = a;
+        for (int k = 0; k < cols / 32; k++) {
+            long blockA = rowA + k * 18L, blockB = rowB + k * 18L;
+            float scaleA = Float.float16ToFloat(w.get(BF16, blockA)), scaleB = Float.float16ToFloat(w.get(BF16, blockB));
+            ByteVector packedA = ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE);
+            ByteVector packedB = ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE);
+            FloatVector lo = FloatVector.fromArray(S, x, k * 32), hi = FloatVector.fromArray(S, x, k * 32 + 16);
+            a = ((FloatVector) packedA.and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA).fma(lo, a);
+            b = ((FloatVector) packedB.and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB).fma(lo, b);
+            a = ((FloatVector) packedA.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)
+                    .convertShape(VectorOperators.B2F, S, 0)).mul(scaleA).fma(hi, a);
+            b = ((FloatVector) packedB.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)
+                    .convertShape(VectorOperators.B2F, S, 0)).mul(scaleB).fma(hi, b);
+        }
+        storePair(a, b, acc, j, 0f, 0f);   // rows are whole blocks of 32
+    }
+
+    /** Only where L = 16: per block the low nibbles' FMAs, then the high nibbles', as rows4Q4_0. */
+    private static void pairs4Q4_0(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
+                                   float[] acc) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int k = 0; k < cols / 32; k++) {
+            long blockA = rowA + k * 18L, blockB = rowB + k * 18L;
+            FloatVector scaleA = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockA)));
+            FloatVector scaleB = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockB)));
+            ByteVector packedA = ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE);
+            ByteVector packedB = ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE);
+            for (int half = 0; half < 2; half++) {
+                ByteVector qa = half == 0 ? packedA.and((byte) 0x0F) : packedA.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
+                ByteVector qb = half == 0 ? packedB.and((byte) 0x0F) : packedB.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
+                FloatVector v = ((FloatVector) qa.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA);
+                FloatVector u = ((FloatVector) qb.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB);
+                int i = k * 32 + half * 16;
+                FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+                FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+                a0 = v.fma(y0, a0);
+                a1 = v.fma(y1, a1);
+                a2 = v.fma(y2, a2);
+                a3 = v.fma(y3, a3);
+                b0 = u.fma(y0, b0);
+                b1 = u.fma(y1, b1);
+                b2 = u.fma(y2, b2);
+                b3 = u.fma(y3, b3);
+            }
         }
         // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
         a0.intoArray(acc, 0);
