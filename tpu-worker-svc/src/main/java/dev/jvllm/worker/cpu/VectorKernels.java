@@ -631,7 +631,7 @@ final class VectorKernels {
                 case Q8_0 -> {
                     // scale * int8, as ggml's dequantize_row_q8_0 computes it (one float multiply).
                     if (L == 16) {
-                        // Blocks written out two at a time (as in rowQ8_0): fewer instructions per block.
+                        // Blocks written out two at a time: C2 then emits far fewer instructions per block.
                         int blocks = cols / 32, b = 0;
                         for (; b + 1 < blocks; b += 2) {
                             long block = rowOff + b * 34L;
@@ -1003,97 +1003,59 @@ final class VectorKernels {
 
     /**
      * out[t][r] = W[r] . in[t] for rows [rFrom, rTo) and tokens [0, T), each row read straight from memory:
-     * the decode path (up to {@link #DIRECT_MAX_TOKENS} tokens per step), for the types of {@link #readsRowsDirectly}. Rows are
-     * read as sequential streams, which the hardware prefetcher follows at close to the memory's read rate:
-     * one token reads two rows at a time from two far-apart streams, several tokens one row at a time. Staging
-     * rows (a store and a reload per weight) or reading neighbouring rows interleaved measured 2-3x slower
-     * from DRAM here.
+     * the decode path (up to {@link #DIRECT_MAX_TOKENS} tokens per step), for the types of {@link #readsRowsDirectly}.
+     * Rows go two at a time, from two sequential streams half the range apart: two FMA chains per thread, and
+     * two streams the hardware prefetcher follows in parallel (one thread reads Q8_0 at 15 instead of 12 GB/s
+     * from DRAM). The distance matters: neighbouring rows read together ran at half speed, as did staging
+     * rows through a buffer (a store and a reload per weight). Rows left without a partner are read with
+     * themselves, the second sums dropped. With several tokens each weight vector is loaded and converted once
+     * for 4 tokens (a missing token repeats the last one; its sums are dropped).
      * Each product is the one {@link #dot4x1} computes on the widened row (same conversion, same FMA order,
      * same reduction tree), so a sequence's logits do not depend on how many tokens share its step.
      * {@code acc} is {@link #ACC_SCRATCH} floats of scratch.
      */
     static void dotRows(LlamaWeights.Matrix m, int rFrom, int rTo, float[] in, int T, float[] out, float[] acc) {
+        int half = (rTo - rFrom) / 8 * 4;
+        for (int i = 0; i < half; i += 4) {
+            rowGroupPair(m, rFrom + i, rFrom + half + i, 4, in, T, out, acc, true);
+        }
+        for (int r0 = rFrom + 2 * half; r0 < rTo; r0 += 4) {
+            rowGroupPair(m, r0, r0, Math.min(4, rTo - r0), in, T, out, acc, false);
+        }
+    }
+
+    /** Rows a0.. and b0.. (n of each, n <= 4) for all T tokens, read together; b's sums are kept when {@code keepB}. */
+    private static void rowGroupPair(LlamaWeights.Matrix m, int a0, int b0, int n, float[] in, int T, float[] out, float[] acc,
+                                     boolean keepB) {
         int rows = m.rows(), cols = m.cols();
         if (T == 1) {
-            // Two rows at a time, half the range apart: two FMA chains and two memory streams per thread.
-            // Far-apart streams are each followed by the prefetcher (rows next to each other, read together,
-            // ran at half speed), and one thread then reads Q8_0 at 15 instead of 12 GB/s from DRAM.
-            // Each row's sum is still the one rowAccumulator computes.
-            int half = pairsSupported(m.type()) ? (rTo - rFrom) / 8 * 4 : 0;
-            for (int i = 0; i < half; i += 4) {
-                int a = rFrom + i, b = rFrom + half + i;
-                for (int j = 0; j < 4; j++) {
-                    rowPairAccumulators(m, a + j, b + j, in, acc, j);
-                }
-                reduceFour(acc, 0, 4, out, a, 1);
-                reduceFour(acc, 8 * L, 4, out, b, 1);
+            for (int j = 0; j < n; j++) {
+                rowPairAccumulators(m, a0 + j, b0 + j, in, acc, j);
             }
-            rFrom += 2 * half;
-            for (int r0 = rFrom; r0 < rTo; r0 += 4) {
-                int n = Math.min(4, rTo - r0);
-                for (int j = 0; j < n; j++) {
-                    acc[4 * L + j] = rowAccumulator(m, r0 + j, in, 0, acc, j * L);
-                }
-                reduceFour(acc, n, out, r0, 1);
+            reduceFour(acc, 0, n, out, a0, 1);
+            if (keepB) {
+                reduceFour(acc, 8 * L, n, out, b0, 1);
             }
             return;
         }
-        // Several tokens: each weight vector is loaded and converted once for 4 tokens (a missing token
-        // repeats the last one; its sums are dropped), two rows half the range apart at a time as above.
-        int half = pairsSupported(m.type()) ? (rTo - rFrom) / 8 * 4 : 0;
-        for (int i = 0; i < half; i++) {
-            int a = rFrom + i, b = rFrom + half + i;
+        for (int j = 0; j < n; j++) {
             for (int t0 = 0; t0 < T; t0 += 4) {
-                int n = Math.min(4, T - t0);
-                int x0 = t0 * cols, x1 = (t0 + Math.min(1, n - 1)) * cols, x2 = (t0 + Math.min(2, n - 1)) * cols,
-                        x3 = (t0 + Math.min(3, n - 1)) * cols;
-                rowPairAccumulators4(m, a, b, in, x0, x1, x2, x3, acc);
-                reduceFour(acc, 0, n, out, t0 * rows + a, rows);
-                reduceFour(acc, 8 * L, n, out, t0 * rows + b, rows);
-            }
-        }
-        rFrom += 2 * half;
-        for (int r = rFrom; r < rTo; r++) {
-            for (int t0 = 0; t0 < T; t0 += 4) {
-                int n = Math.min(4, T - t0);
-                int x0 = t0 * cols, x1 = (t0 + Math.min(1, n - 1)) * cols, x2 = (t0 + Math.min(2, n - 1)) * cols,
-                        x3 = (t0 + Math.min(3, n - 1)) * cols;
-                rowAccumulators4(m, r, in, x0, x1, x2, x3, acc);
-                reduceFour(acc, n, out, t0 * rows + r, rows);
+                int nt = Math.min(4, T - t0);
+                int x0 = t0 * cols, x1 = (t0 + Math.min(1, nt - 1)) * cols, x2 = (t0 + Math.min(2, nt - 1)) * cols,
+                        x3 = (t0 + Math.min(3, nt - 1)) * cols;
+                rowPairAccumulators4(m, a0 + j, b0 + j, in, x0, x1, x2, x3, acc);
+                reduceFour(acc, 0, nt, out, t0 * rows + a0 + j, rows);
+                if (keepB) {
+                    reduceFour(acc, 8 * L, nt, out, t0 * rows + b0 + j, rows);
+                }
             }
         }
     }
 
     /**
-     * Row r's dot product with x[xOff, xOff + cols) before its final reduction: the vector accumulator is
-     * stored at acc[accOff, accOff + L) and the scalar tail's sum returned. (Returning the vector instead
-     * would box it wherever C2 does not inline the kernel; one store per row costs nothing.)
-     */
-    private static float rowAccumulator(LlamaWeights.Matrix m, int r, float[] x, int xOff, float[] acc, int accOff) {
-        MemorySegment w = m.data();
-        long rowOff = r * m.rowBytes();
-        return switch (m.type()) {
-            case F32 -> rowF32(w, rowOff, m.cols(), x, xOff, acc, accOff);
-            case BF16 -> rowBf16(w, rowOff, m.cols(), x, xOff, acc, accOff);
-            case F16 -> rowF16(w, rowOff, m.cols(), x, xOff, acc, accOff);
-            case Q8_0 -> rowQ8_0(w, rowOff, m.cols(), x, xOff, acc, accOff);
-            case Q4_0 -> rowQ4_0(w, rowOff, m.cols(), x, xOff, acc, accOff);
-            default -> throw new IllegalArgumentException(m.type() + " rows are staged by widenRows");
-        };
-    }
-
-    private static boolean pairsSupported(WeightType type) {
-        return switch (type) {
-            case F32, BF16, F16 -> true;
-            case Q8_0, Q4_0 -> L == 16;
-            default -> false;
-        };
-    }
-
-    /**
-     * Rows a and b (of a type {@link #pairsSupported}) before their final reductions, read together: row a's
-     * accumulator to acc[j L] and tail to acc[4 L + j], row b's to acc[8 L + j L] and acc[12 L + j]. Each row's
-     * FMAs are those of {@link #rowAccumulator}, in the same order.
+     * Rows a and b before their final reductions, read together: row a's accumulator to acc[j L] and tail to
+     * acc[4 L + j], row b's to acc[8 L + j L] and acc[12 L + j]. Each row's FMAs are those {@link #dot4x1} does
+     * on the widened row, in the same order.
      */
     private static void rowPairAccumulators(LlamaWeights.Matrix m, int a, int b, float[] x, float[] acc, int j) {
         MemorySegment w = m.data();
@@ -1135,6 +1097,11 @@ final class VectorKernels {
                 upper == cols ? 0f : rowTail(w, WeightType.BF16, rowB, x, 0, upper, cols));
     }
 
+    /**
+     * f16 widened by the three-op conversion of the KV cache kernels: equal to {@code Float.float16ToFloat}
+     * (which widenRows uses) for every finite half; only infinities and NaNs, which no usable weight
+     * holds, come out as other values.
+     */
     private static void pairF16(MemorySegment w, long rowA, long rowB, int cols, float[] x, float[] acc, int j) {
         int upper = S.loopBound(cols);
         FloatVector a = FloatVector.zero(S), b = a;
@@ -1149,30 +1116,43 @@ final class VectorKernels {
                 upper == cols ? 0f : rowTail(w, WeightType.F16, rowB, x, 0, upper, cols));
     }
 
-    /** Only where L = 16 ({@link #pairsSupported}): a block is two vectors, as in rowQ8_0's written-out loop. */
+    /**
+     * scale * int8 per weight, as widenRows: a block's first half, then its second. With 16 lanes a block is
+     * two vectors, written out (C2 emits about a fifth fewer instructions per block than for the inner loop).
+     */
     private static void pairQ8_0(MemorySegment w, long rowA, long rowB, int cols, float[] x, float[] acc, int j) {
         FloatVector a = FloatVector.zero(S), b = a;
         for (int k = 0; k < cols / 32; k++) {
             long blockA = rowA + k * 34L, blockB = rowB + k * 34L;
-            FloatVector x0 = FloatVector.fromArray(S, x, k * 32), x1 = FloatVector.fromArray(S, x, k * 32 + 16);
             FloatVector scaleA = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockA)));
-            a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE).convertShape(VectorOperators.B2F, S, 0))
-                    .mul(scaleA).fma(x0, a);
-            a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 18, LE).convertShape(VectorOperators.B2F, S, 0))
-                    .mul(scaleA).fma(x1, a);
             FloatVector scaleB = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockB)));
-            b = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE).convertShape(VectorOperators.B2F, S, 0))
-                    .mul(scaleB).fma(x0, b);
-            b = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 18, LE).convertShape(VectorOperators.B2F, S, 0))
-                    .mul(scaleB).fma(x1, b);
+            if (L == 16) {
+                FloatVector x0 = FloatVector.fromArray(S, x, k * 32), x1 = FloatVector.fromArray(S, x, k * 32 + 16);
+                a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleA).fma(x0, a);
+                a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 18, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleA).fma(x1, a);
+                b = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleB).fma(x0, b);
+                b = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 18, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleB).fma(x1, b);
+                continue;
+            }
+            for (int h = 0; h < 32; h += L) {
+                FloatVector xv = FloatVector.fromArray(S, x, k * 32 + h);
+                a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2 + h, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleA).fma(xv, a);
+                b = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2 + h, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleB).fma(xv, b);
+            }
         }
         storePair(a, b, acc, j, 0f, 0f);   // rows are whole blocks of 32
     }
 
     /**
-     * Rows a and b (of a type {@link #pairsSupported}) times four token rows of x, read together: row a's four
-     * accumulators and tails where {@link #rowAccumulators4} puts them, row b's 8 L further. Each (row, token)
-     * sum runs as in rowAccumulators4.
+     * Rows a and b times four token rows of x (offsets x0..x3), read together: row a's four accumulators to
+     * acc[0, 4 L) and their tails to acc[4 L, 4 L + 4), row b's 8 L further. Each (row, token) sum runs as
+     * {@link #dot4x1}'s on the widened row.
      */
     private static void rowPairAccumulators4(LlamaWeights.Matrix m, int a, int b, float[] x, int x0, int x1, int x2, int x3,
                                              float[] acc) {
@@ -1287,41 +1267,31 @@ final class VectorKernels {
         b3.intoArray(acc, 11 * L);
     }
 
-    /** Only where L = 16 ({@link #pairsSupported}): per block the first half's FMA, then the second's, as rows4Q8_0. */
+    /** As {@link #pairQ8_0}, for four tokens: per block the first half's FMAs, then the second's. */
     private static void pairs4Q8_0(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
                                    float[] acc) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         for (int k = 0; k < cols / 32; k++) {
             long blockA = rowA + k * 34L, blockB = rowB + k * 34L;
-            int i = k * 32;
             FloatVector scaleA = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockA)));
             FloatVector scaleB = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockB)));
-            FloatVector v = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA);
-            FloatVector p = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB);
-            FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
-            FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
-            a0 = v.fma(y0, a0);
-            a1 = v.fma(y1, a1);
-            a2 = v.fma(y2, a2);
-            a3 = v.fma(y3, a3);
-            b0 = p.fma(y0, b0);
-            b1 = p.fma(y1, b1);
-            b2 = p.fma(y2, b2);
-            b3 = p.fma(y3, b3);
-            FloatVector u = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 18, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA);
-            FloatVector q = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 18, LE).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB);
-            y0 = FloatVector.fromArray(S, x, x0 + i + 16);
-            y1 = FloatVector.fromArray(S, x, x1 + i + 16);
-            y2 = FloatVector.fromArray(S, x, x2 + i + 16);
-            y3 = FloatVector.fromArray(S, x, x3 + i + 16);
-            a0 = u.fma(y0, a0);
-            a1 = u.fma(y1, a1);
-            a2 = u.fma(y2, a2);
-            a3 = u.fma(y3, a3);
-            b0 = q.fma(y0, b0);
-            b1 = q.fma(y1, b1);
-            b2 = q.fma(y2, b2);
-            b3 = q.fma(y3, b3);
+            for (int h = 0; h < 32; h += L) {
+                FloatVector v = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2 + h, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleA);
+                FloatVector u = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2 + h, LE).convertShape(VectorOperators.B2F, S, 0))
+                        .mul(scaleB);
+                int i = k * 32 + h;
+                FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+                FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+                a0 = v.fma(y0, a0);
+                a1 = v.fma(y1, a1);
+                a2 = v.fma(y2, a2);
+                a3 = v.fma(y3, a3);
+                b0 = u.fma(y0, b0);
+                b1 = u.fma(y1, b1);
+                b2 = u.fma(y2, b2);
+                b3 = u.fma(y3, b3);
+            }
         }
         // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
         a0.intoArray(acc, 0);
@@ -1334,26 +1304,26 @@ final class VectorKernels {
         b3.intoArray(acc, 11 * L);
     }
 
-    /** Only where L = 16: a block's low nibbles (elements 0-15), then its high nibbles, as rowQ4_0. */
+    /** (q - 8) * scale per weight, as widenRows: a block's low nibbles (elements 0-15), then its high nibbles. */
     private static void pairQ4_0(MemorySegment w, long rowA, long rowB, int cols, float[] x, float[] acc, int j) {
         FloatVector a = FloatVector.zero(S), b = a;
         for (int k = 0; k < cols / 32; k++) {
             long blockA = rowA + k * 18L, blockB = rowB + k * 18L;
             float scaleA = Float.float16ToFloat(w.get(BF16, blockA)), scaleB = Float.float16ToFloat(w.get(BF16, blockB));
-            ByteVector packedA = ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE);
-            ByteVector packedB = ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE);
-            FloatVector lo = FloatVector.fromArray(S, x, k * 32), hi = FloatVector.fromArray(S, x, k * 32 + 16);
-            a = ((FloatVector) packedA.and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA).fma(lo, a);
-            b = ((FloatVector) packedB.and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB).fma(lo, b);
-            a = ((FloatVector) packedA.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)
-                    .convertShape(VectorOperators.B2F, S, 0)).mul(scaleA).fma(hi, a);
-            b = ((FloatVector) packedB.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)
-                    .convertShape(VectorOperators.B2F, S, 0)).mul(scaleB).fma(hi, b);
+            for (int shift = 0; shift <= 4; shift += 4) {
+                for (int h = 0; h < 16; h += L) {
+                    FloatVector xv = FloatVector.fromArray(S, x, k * 32 + 4 * shift + h);
+                    a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2 + h, LE).lanewise(VectorOperators.LSHR, shift)
+                            .and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA).fma(xv, a);
+                    b = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2 + h, LE).lanewise(VectorOperators.LSHR, shift)
+                            .and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB).fma(xv, b);
+                }
+            }
         }
         storePair(a, b, acc, j, 0f, 0f);   // rows are whole blocks of 32
     }
 
-    /** Only where L = 16: per block the low nibbles' FMAs, then the high nibbles', as rows4Q4_0. */
+    /** As {@link #pairQ4_0}, for four tokens: per block the low nibbles' FMAs, then the high nibbles'. */
     private static void pairs4Q4_0(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
                                    float[] acc) {
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
@@ -1361,24 +1331,24 @@ final class VectorKernels {
             long blockA = rowA + k * 18L, blockB = rowB + k * 18L;
             FloatVector scaleA = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockA)));
             FloatVector scaleB = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, blockB)));
-            ByteVector packedA = ByteVector.fromMemorySegment(BYTES, w, blockA + 2, LE);
-            ByteVector packedB = ByteVector.fromMemorySegment(BYTES, w, blockB + 2, LE);
-            for (int half = 0; half < 2; half++) {
-                ByteVector qa = half == 0 ? packedA.and((byte) 0x0F) : packedA.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
-                ByteVector qb = half == 0 ? packedB.and((byte) 0x0F) : packedB.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
-                FloatVector v = ((FloatVector) qa.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA);
-                FloatVector u = ((FloatVector) qb.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB);
-                int i = k * 32 + half * 16;
-                FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
-                FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
-                a0 = v.fma(y0, a0);
-                a1 = v.fma(y1, a1);
-                a2 = v.fma(y2, a2);
-                a3 = v.fma(y3, a3);
-                b0 = u.fma(y0, b0);
-                b1 = u.fma(y1, b1);
-                b2 = u.fma(y2, b2);
-                b3 = u.fma(y3, b3);
+            for (int shift = 0; shift <= 4; shift += 4) {
+                for (int h = 0; h < 16; h += L) {
+                    FloatVector v = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockA + 2 + h, LE).lanewise(VectorOperators.LSHR, shift)
+                            .and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleA);
+                    FloatVector u = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, blockB + 2 + h, LE).lanewise(VectorOperators.LSHR, shift)
+                            .and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scaleB);
+                    int i = k * 32 + 4 * shift + h;
+                    FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+                    FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+                    a0 = v.fma(y0, a0);
+                    a1 = v.fma(y1, a1);
+                    a2 = v.fma(y2, a2);
+                    a3 = v.fma(y3, a3);
+                    b0 = u.fma(y0, b0);
+                    b1 = u.fma(y1, b1);
+                    b2 = u.fma(y2, b2);
+                    b3 = u.fma(y3, b3);
+                }
             }
         }
         // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
@@ -1453,148 +1423,10 @@ final class VectorKernels {
         }
     }
 
-    /**
-     * Row r's dot products with four token rows of x (offsets x0..x3) before their final reductions: the four
-     * vector accumulators at acc[0, 4 L), their scalar tails at acc[4 L, 4 L + 4). Each token's sum is the one
-     * {@link #rowAccumulator} computes for it alone (same conversion, same FMA order).
-     */
-    private static void rowAccumulators4(LlamaWeights.Matrix m, int r, float[] x, int x0, int x1, int x2, int x3, float[] acc) {
-        MemorySegment w = m.data();
-        long rowOff = r * m.rowBytes();
-        int cols = m.cols();
-        switch (m.type()) {
-            case F32 -> rows4F32(w, rowOff, cols, x, x0, x1, x2, x3, acc);
-            case BF16 -> rows4Bf16(w, rowOff, cols, x, x0, x1, x2, x3, acc);
-            case F16 -> rows4F16(w, rowOff, cols, x, x0, x1, x2, x3, acc);
-            case Q8_0 -> rows4Q8_0(w, rowOff, cols, x, x0, x1, x2, x3, acc);
-            case Q4_0 -> rows4Q4_0(w, rowOff, cols, x, x0, x1, x2, x3, acc);
-            default -> throw new IllegalArgumentException(m.type() + " rows are staged by widenRows");
-        }
-        if (!m.type().blockQuantized()) {
-            int upper = S.loopBound(cols);
-            acc[4 * L] = upper == cols ? 0f : rowTail(w, m.type(), rowOff, x, x0, upper, cols);
-            acc[4 * L + 1] = upper == cols ? 0f : rowTail(w, m.type(), rowOff, x, x1, upper, cols);
-            acc[4 * L + 2] = upper == cols ? 0f : rowTail(w, m.type(), rowOff, x, x2, upper, cols);
-            acc[4 * L + 3] = upper == cols ? 0f : rowTail(w, m.type(), rowOff, x, x3, upper, cols);
-        } else {
-            java.util.Arrays.fill(acc, 4 * L, 4 * L + 4, 0f);
-        }
-    }
-
-    private static void rows4F32(MemorySegment w, long rowOff, int cols, float[] x, int x0, int x1, int x2, int x3, float[] acc) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < S.loopBound(cols); i += L) {
-            FloatVector v = FloatVector.fromMemorySegment(S, w, rowOff + 4L * i, LE);
-            a0 = v.fma(FloatVector.fromArray(S, x, x0 + i), a0);
-            a1 = v.fma(FloatVector.fromArray(S, x, x1 + i), a1);
-            a2 = v.fma(FloatVector.fromArray(S, x, x2 + i), a2);
-            a3 = v.fma(FloatVector.fromArray(S, x, x3 + i), a3);
-        }
-        a0.intoArray(acc, 0);
-        a1.intoArray(acc, L);
-        a2.intoArray(acc, 2 * L);
-        a3.intoArray(acc, 3 * L);
-    }
-
-    private static void rows4Bf16(MemorySegment w, long rowOff, int cols, float[] x, int x0, int x1, int x2, int x3, float[] acc) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < S.loopBound(cols); i += L) {
-            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            a0 = v.fma(FloatVector.fromArray(S, x, x0 + i), a0);
-            a1 = v.fma(FloatVector.fromArray(S, x, x1 + i), a1);
-            a2 = v.fma(FloatVector.fromArray(S, x, x2 + i), a2);
-            a3 = v.fma(FloatVector.fromArray(S, x, x3 + i), a3);
-        }
-        a0.intoArray(acc, 0);
-        a1.intoArray(acc, L);
-        a2.intoArray(acc, 2 * L);
-        a3.intoArray(acc, 3 * L);
-    }
-
-    private static void rows4F16(MemorySegment w, long rowOff, int cols, float[] x, int x0, int x1, int x2, int x3, float[] acc) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < S.loopBound(cols); i += L) {
-            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                    .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
-            a0 = v.fma(FloatVector.fromArray(S, x, x0 + i), a0);
-            a1 = v.fma(FloatVector.fromArray(S, x, x1 + i), a1);
-            a2 = v.fma(FloatVector.fromArray(S, x, x2 + i), a2);
-            a3 = v.fma(FloatVector.fromArray(S, x, x3 + i), a3);
-        }
-        a0.intoArray(acc, 0);
-        a1.intoArray(acc, L);
-        a2.intoArray(acc, 2 * L);
-        a3.intoArray(acc, 3 * L);
-    }
-
-    private static void rows4Q8_0(MemorySegment w, long rowOff, int cols, float[] x, int x0, int x1, int x2, int x3, float[] acc) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        if (L == 16) {
-            // A block's two halves written out, as in rowQ8_0.
-            for (int b = 0; b < cols / 32; b++) {
-                long block = rowOff + b * 34L;
-                int i = b * 32;
-                FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
-                FloatVector v = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0))
-                        .mul(scale);
-                FloatVector u = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0))
-                        .mul(scale);
-                a0 = u.fma(FloatVector.fromArray(S, x, x0 + i + 16), v.fma(FloatVector.fromArray(S, x, x0 + i), a0));
-                a1 = u.fma(FloatVector.fromArray(S, x, x1 + i + 16), v.fma(FloatVector.fromArray(S, x, x1 + i), a1));
-                a2 = u.fma(FloatVector.fromArray(S, x, x2 + i + 16), v.fma(FloatVector.fromArray(S, x, x2 + i), a2));
-                a3 = u.fma(FloatVector.fromArray(S, x, x3 + i + 16), v.fma(FloatVector.fromArray(S, x, x3 + i), a3));
-            }
-            a0.intoArray(acc, 0);
-            a1.intoArray(acc, L);
-            a2.intoArray(acc, 2 * L);
-            a3.intoArray(acc, 3 * L);
-            return;
-        }
-        for (int b = 0; b < cols / 32; b++) {
-            long block = rowOff + b * 34L;
-            FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
-            for (int j = 0; j < 32; j += L) {
-                FloatVector v = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE).convertShape(VectorOperators.B2F, S, 0))
-                        .mul(scale);
-                int i = b * 32 + j;
-                a0 = v.fma(FloatVector.fromArray(S, x, x0 + i), a0);
-                a1 = v.fma(FloatVector.fromArray(S, x, x1 + i), a1);
-                a2 = v.fma(FloatVector.fromArray(S, x, x2 + i), a2);
-                a3 = v.fma(FloatVector.fromArray(S, x, x3 + i), a3);
-            }
-        }
-        a0.intoArray(acc, 0);
-        a1.intoArray(acc, L);
-        a2.intoArray(acc, 2 * L);
-        a3.intoArray(acc, 3 * L);
-    }
-
-    private static void rows4Q4_0(MemorySegment w, long rowOff, int cols, float[] x, int x0, int x1, int x2, int x3, float[] acc) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        for (int b = 0; b < cols / 32; b++) {
-            long block = rowOff + b * 18L;
-            FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
-            // Elements in order: the low nibbles hold elements 0-15, the high nibbles 16-31.
-            for (int half = 0; half < 2; half++) {
-                for (int j = 0; j < 16; j += L) {
-                    ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE);
-                    ByteVector q = half == 0 ? packed.and((byte) 0x0F) : packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F);
-                    FloatVector v = ((FloatVector) q.sub((byte) 8).convertShape(VectorOperators.B2F, S, 0)).mul(scale);
-                    int i = b * 32 + half * 16 + j;
-                    a0 = v.fma(FloatVector.fromArray(S, x, x0 + i), a0);
-                    a1 = v.fma(FloatVector.fromArray(S, x, x1 + i), a1);
-                    a2 = v.fma(FloatVector.fromArray(S, x, x2 + i), a2);
-                    a3 = v.fma(FloatVector.fromArray(S, x, x3 + i), a3);
-                }
-            }
-        }
-        a0.intoArray(acc, 0);
-        a1.intoArray(acc, L);
-        a2.intoArray(acc, 2 * L);
-        a3.intoArray(acc, 3 * L);
-    }
-
+    
+    
+    
+    
     /** The scalar tail of a float-type row read from memory: as {@link #tail} on the widened row. */
     private static float rowTail(MemorySegment w, WeightType type, long rowOff, float[] x, int xOff, int from, int n) {
         float s = 0f;
@@ -1604,110 +1436,7 @@ final class VectorKernels {
         return s;
     }
 
-    private static float rowF32(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
-        int upper = S.loopBound(cols);
-        FloatVector a = FloatVector.zero(S);
-        for (int i = 0; i < upper; i += L) {
-            a = FloatVector.fromMemorySegment(S, w, rowOff + 4L * i, LE).fma(FloatVector.fromArray(S, x, xOff + i), a);
-        }
-        a.intoArray(acc, accOff);
-        return upper == cols ? 0f : rowTail(w, WeightType.F32, rowOff, x, xOff, upper, cols);
-    }
-
-    private static float rowBf16(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
-        int upper = S.loopBound(cols);
-        FloatVector a = FloatVector.zero(S);
-        for (int i = 0; i < upper; i += L) {
-            a = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(S, x, xOff + i), a);
-        }
-        a.intoArray(acc, accOff);
-        return upper == cols ? 0f : rowTail(w, WeightType.BF16, rowOff, x, xOff, upper, cols);
-    }
-
-    /**
-     * f16 widened by the three-op conversion of the KV cache kernels: equal to {@code Float.float16ToFloat}
-     * (which widenRows uses) for every finite half; only infinities and NaNs, which no usable weight
-     * holds, come out as other values.
-     */
-    private static float rowF16(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
-        int upper = S.loopBound(cols);
-        FloatVector a = FloatVector.zero(S);
-        for (int i = 0; i < upper; i += L) {
-            a = ((IntVector) ShortVector.fromMemorySegment(HALF, w, rowOff + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
-                    .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f)
-                    .fma(FloatVector.fromArray(S, x, xOff + i), a);
-        }
-        a.intoArray(acc, accOff);
-        return upper == cols ? 0f : rowTail(w, WeightType.F16, rowOff, x, xOff, upper, cols);
-    }
-
-    private static float rowQ8_0(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
-        FloatVector a = FloatVector.zero(S);
-        if (L == 16) {
-            // Blocks written out two at a time, each as its two halves: C2 then emits far fewer instructions
-            // per block (the loop alone: 14.8 against 12.5 GB/s from L2 for one block per iteration).
-            int blocks = cols / 32, b = 0;
-            for (; b + 1 < blocks; b += 2) {
-                long block = rowOff + b * 34L;
-                int xb = xOff + b * 32;
-                FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
-                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0);
-                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0);
-                a = q0.mul(scale).fma(FloatVector.fromArray(S, x, xb), a);
-                a = q1.mul(scale).fma(FloatVector.fromArray(S, x, xb + 16), a);
-                FloatVector next = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block + 34)));
-                FloatVector q2 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 36, LE).convertShape(VectorOperators.B2F, S, 0);
-                FloatVector q3 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 52, LE).convertShape(VectorOperators.B2F, S, 0);
-                a = q2.mul(next).fma(FloatVector.fromArray(S, x, xb + 32), a);
-                a = q3.mul(next).fma(FloatVector.fromArray(S, x, xb + 48), a);
-            }
-            if (b < blocks) {
-                long block = rowOff + b * 34L;
-                int xb = xOff + b * 32;
-                FloatVector scale = FloatVector.broadcast(S, Float.float16ToFloat(w.get(BF16, block)));
-                FloatVector q0 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2, LE).convertShape(VectorOperators.B2F, S, 0);
-                FloatVector q1 = (FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 18, LE).convertShape(VectorOperators.B2F, S, 0);
-                a = q0.mul(scale).fma(FloatVector.fromArray(S, x, xb), a);
-                a = q1.mul(scale).fma(FloatVector.fromArray(S, x, xb + 16), a);
-            }
-            a.intoArray(acc, accOff);
-            return 0f;
-        }
-        for (int b = 0; b < cols / 32; b++) {
-            long block = rowOff + b * 34L;
-            float scale = Float.float16ToFloat(w.get(BF16, block));
-            for (int j = 0; j < 32; j += L) {
-                a = ((FloatVector) ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE).convertShape(VectorOperators.B2F, S, 0))
-                        .mul(scale).fma(FloatVector.fromArray(S, x, xOff + b * 32 + j), a);
-            }
-        }
-        a.intoArray(acc, accOff);
-        return 0f;   // rows are whole blocks of 32, a multiple of L
-    }
-
-    private static float rowQ4_0(MemorySegment w, long rowOff, int cols, float[] x, int xOff, float[] acc, int accOff) {
-        FloatVector a = FloatVector.zero(S);
-        for (int b = 0; b < cols / 32; b++) {
-            long block = rowOff + b * 18L;
-            float scale = Float.float16ToFloat(w.get(BF16, block));
-            int xb = xOff + b * 32;
-            // Elements in order: the low nibbles hold elements 0-15, the high nibbles 16-31.
-            for (int j = 0; j < 16; j += L) {
-                ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE);
-                a = ((FloatVector) packed.and((byte) 0x0F).sub((byte) 8).convertShape(VectorOperators.B2F, S, 0))
-                        .mul(scale).fma(FloatVector.fromArray(S, x, xb + j), a);
-            }
-            for (int j = 0; j < 16; j += L) {
-                ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, block + 2 + j, LE);
-                a = ((FloatVector) packed.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0F).sub((byte) 8)
-                        .convertShape(VectorOperators.B2F, S, 0)).mul(scale).fma(FloatVector.fromArray(S, x, xb + 16 + j), a);
-            }
-        }
-        a.intoArray(acc, accOff);
-        return 0f;
-    }
-
+    
     /** out[t][r0 + j] = wf[j] . in[t] for 4 widened rows and one token (the tokens left over by 4 x 4 tiles). */
     static void dot4x1(float[] wf, int cols, int r0, int rows, float[] in, int t, float[] out, float[] acc) {
         int x0 = t * cols;
@@ -1864,7 +1593,6 @@ final class VectorKernels {
             }
         }
     }
-
 
     // exp(x) as Cephes' expf: x = n ln2 + r, a degree-7 polynomial for e^r, times 2^n. Plain IEEE
     // mul/add/fma in a fixed order, so the vector lanes and the scalar version give identical bits
