@@ -65,8 +65,8 @@ public class AttentionBenchmark {
         int blocks = (context + blockSize - 1) / blockSize;
         cache = new PagedKvCache(1, blocks, blockSize, kvHeads * headDim, kvDtype);
         SplittableRandom rng = new SplittableRandom(7);
-        fill(cache.keys(0), rng);
-        fill(cache.values(0), rng);
+        fill(cache.keys(0), kvDtype, rng);
+        fill(cache.values(0), kvDtype, rng);
         q = BenchData.floats(headDim, 1f, rng);
         p = BenchData.floats(blockSize, 1f / blockSize, rng);
         scores = new float[blockSize];
@@ -74,7 +74,8 @@ public class AttentionBenchmark {
         headBytes = (long) blocks * blockSize * headDim * kvDtype.bytesPerElement();
     }
 
-    private void fill(MemorySegment m, SplittableRandom rng) {
+    /** Random values in [-2, 2), stored as {@code kvDtype}, over the whole segment. */
+    static void fill(MemorySegment m, KvCacheDtype kvDtype, SplittableRandom rng) {
         ValueLayout.OfShort half = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
         long n = m.byteSize() / kvDtype.bytesPerElement();
         for (long i = 0; i < n; i++) {

@@ -48,10 +48,8 @@ public class AttentionFourRowsBenchmark {
         int blocks = (context + blockSize - 1) / blockSize;
         cache = new PagedKvCache(1, blocks, blockSize, kvHeads * headDim, KvCacheDtype.F32);
         SplittableRandom rng = new SplittableRandom(7);
-        for (long i = 0; i < cache.keys(0).byteSize() / 4; i++) {
-            cache.keys(0).set(dev.jvllm.worker.model.LlamaWeights.F32, 4 * i, rng.nextFloat() * 4 - 2);
-            cache.values(0).set(dev.jvllm.worker.model.LlamaWeights.F32, 4 * i, rng.nextFloat() * 4 - 2);
-        }
+        AttentionBenchmark.fill(cache.keys(0), KvCacheDtype.F32, rng);
+        AttentionBenchmark.fill(cache.values(0), KvCacheDtype.F32, rng);
         q = BenchData.floats(4 * headDim, 1f, rng);
         p = BenchData.floats(4 * blockSize, 1f / blockSize, rng);
         scores = new float[4 * blockSize];
