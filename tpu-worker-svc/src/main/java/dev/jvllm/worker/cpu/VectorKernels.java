@@ -1173,10 +1173,10 @@ final class VectorKernels {
             java.util.Arrays.fill(acc, 12 * L, 12 * L + 4, 0f);
             return;
         }
-        int[] xs = {x0, x1, x2, x3};
         for (int k = 0; k < 4; k++) {
-            acc[4 * L + k] = rowTail(w, m.type(), rowA, x, xs[k], upper, cols);
-            acc[12 * L + k] = rowTail(w, m.type(), rowB, x, xs[k], upper, cols);
+            int xk = k == 0 ? x0 : k == 1 ? x1 : k == 2 ? x2 : x3;   // no array per call: this runs per row and step
+            acc[4 * L + k] = rowTail(w, m.type(), rowA, x, xk, upper, cols);
+            acc[12 * L + k] = rowTail(w, m.type(), rowB, x, xk, upper, cols);
         }
     }
 
