@@ -996,7 +996,7 @@ final class VectorKernels {
     /** Whether {@link #dotRows} reads this type's rows straight from memory (else they are staged by widenRows). */
     static boolean readsRowsDirectly(WeightType type) {
         return switch (type) {
-            case F32, BF16, F16, Q8_0, Q4_0 -> true;
+            case F32, BF16, F16, Q8_0, Q4_0, Q4_K, Q6_K -> true;
             default -> false;
         };
     }
@@ -1067,6 +1067,8 @@ final class VectorKernels {
             case F16 -> pairF16(w, rowA, rowB, cols, x, acc, j);
             case Q8_0 -> pairQ8_0(w, rowA, rowB, cols, x, acc, j);
             case Q4_0 -> pairQ4_0(w, rowA, rowB, cols, x, acc, j);
+            case Q4_K -> pairQ4_K(w, rowA, rowB, cols, x, acc, j);
+            case Q6_K -> pairQ6_K(w, rowA, rowB, cols, x, acc, j);
             default -> throw new IllegalArgumentException(m.type() + " rows are not read in pairs");
         }
     }
@@ -1165,6 +1167,8 @@ final class VectorKernels {
             case F16 -> pairs4F16(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
             case Q8_0 -> pairs4Q8_0(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
             case Q4_0 -> pairs4Q4_0(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
+            case Q4_K -> pairs4Q4_K(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
+            case Q6_K -> pairs4Q6_K(w, rowA, rowB, cols, x, x0, x1, x2, x3, acc);
             default -> throw new IllegalArgumentException(m.type() + " rows are not read in pairs");
         }
         int upper = S.loopBound(cols);
@@ -1352,6 +1356,171 @@ final class VectorKernels {
             }
         }
         // Stored here rather than by a helper taking the vectors: one C2 did not inline would box all eight.
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 8 * L);
+        b1.intoArray(acc, 9 * L);
+        b2.intoArray(acc, 10 * L);
+        b3.intoArray(acc, 11 * L);
+    }
+
+    /*
+     * Q4_K and Q6_K rows read directly: each 256-weight super-block's weights are the floats
+     * dequantizeSuperBlock writes (the same scale products, the same float operations), made in registers,
+     * group of 32 after group of 32 in element order, so each lane sums its elements in the tiles' order.
+     * The quants are widened to int lanes first: shifts and masks on int lanes are single instructions,
+     * while x86 has no byte shift. (Q6_K's elements n + l + 32 k come from bytes l of its ql/qh arrays,
+     * see dequantizeSuperBlock.)
+     */
+
+    /** Row a's and b's Q4_K super-blocks: d * scale_g * q - dmin * min_g per weight of group g. */
+    private static void pairQ4_K(MemorySegment w, long rowA, long rowB, int cols, float[] x, float[] acc, int j) {
+        FloatVector a = FloatVector.zero(S), b = a;
+        for (int sb = 0; sb < cols / 256; sb++) {
+            long blockA = rowA + sb * 144L, blockB = rowB + sb * 144L;
+            float dA = Float.float16ToFloat(w.get(BF16, blockA)), minA = Float.float16ToFloat(w.get(BF16, blockA + 2));
+            float dB = Float.float16ToFloat(w.get(BF16, blockB)), minB = Float.float16ToFloat(w.get(BF16, blockB + 2));
+            long scA = w.get(K_SCALES_LO, blockA + 4), scB = w.get(K_SCALES_LO, blockB + 4);
+            int hiA = w.get(K_SCALES_HI, blockA + 12), hiB = w.get(K_SCALES_HI, blockB + 12);
+            for (int g = 0; g < 8; g++) {
+                // Group g: the low (g even) or high (g odd) nibbles of bytes [32 (g / 2), 32 (g / 2) + 32).
+                float dgA = dA * q4kScale(scA, hiA, g), mgA = minA * q4kMin(scA, hiA, g);
+                float dgB = dB * q4kScale(scB, hiB, g), mgB = minB * q4kMin(scB, hiB, g);
+                int shift = 4 * (g & 1);
+                long qA = blockA + 16 + 32 * (g >> 1), qB = blockB + 16 + 32 * (g >> 1);
+                int xi = sb * 256 + 32 * g;
+                for (int l = 0; l < 32; l += L) {
+                    FloatVector xv = FloatVector.fromArray(S, x, xi + l);
+                    a = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, qA + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                            .lanewise(VectorOperators.ASHR, shift).and(0x0F).convert(VectorOperators.I2F, 0)).mul(dgA).sub(mgA).fma(xv, a);
+                    b = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, qB + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                            .lanewise(VectorOperators.ASHR, shift).and(0x0F).convert(VectorOperators.I2F, 0)).mul(dgB).sub(mgB).fma(xv, b);
+                }
+            }
+        }
+        storePair(a, b, acc, j, 0f, 0f);   // rows are whole super-blocks
+    }
+
+    /** As {@link #pairQ4_K}, for four tokens. */
+    private static void pairs4Q4_K(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
+                                   float[] acc) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int sb = 0; sb < cols / 256; sb++) {
+            long blockA = rowA + sb * 144L, blockB = rowB + sb * 144L;
+            float dA = Float.float16ToFloat(w.get(BF16, blockA)), minA = Float.float16ToFloat(w.get(BF16, blockA + 2));
+            float dB = Float.float16ToFloat(w.get(BF16, blockB)), minB = Float.float16ToFloat(w.get(BF16, blockB + 2));
+            long scA = w.get(K_SCALES_LO, blockA + 4), scB = w.get(K_SCALES_LO, blockB + 4);
+            int hiA = w.get(K_SCALES_HI, blockA + 12), hiB = w.get(K_SCALES_HI, blockB + 12);
+            for (int g = 0; g < 8; g++) {
+                float dgA = dA * q4kScale(scA, hiA, g), mgA = minA * q4kMin(scA, hiA, g);
+                float dgB = dB * q4kScale(scB, hiB, g), mgB = minB * q4kMin(scB, hiB, g);
+                int shift = 4 * (g & 1);
+                long qA = blockA + 16 + 32 * (g >> 1), qB = blockB + 16 + 32 * (g >> 1);
+                for (int l = 0; l < 32; l += L) {
+                    FloatVector v = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, qA + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                            .lanewise(VectorOperators.ASHR, shift).and(0x0F).convert(VectorOperators.I2F, 0)).mul(dgA).sub(mgA);
+                    FloatVector u = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, qB + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                            .lanewise(VectorOperators.ASHR, shift).and(0x0F).convert(VectorOperators.I2F, 0)).mul(dgB).sub(mgB);
+                    int i = sb * 256 + 32 * g + l;
+                    FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+                    FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+                    a0 = v.fma(y0, a0);
+                    a1 = v.fma(y1, a1);
+                    a2 = v.fma(y2, a2);
+                    a3 = v.fma(y3, a3);
+                    b0 = u.fma(y0, b0);
+                    b1 = u.fma(y1, b1);
+                    b2 = u.fma(y2, b2);
+                    b3 = u.fma(y3, b3);
+                }
+            }
+        }
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, L);
+        a2.intoArray(acc, 2 * L);
+        a3.intoArray(acc, 3 * L);
+        b0.intoArray(acc, 8 * L);
+        b1.intoArray(acc, 9 * L);
+        b2.intoArray(acc, 10 * L);
+        b3.intoArray(acc, 11 * L);
+    }
+
+    /**
+     * Row a's and b's Q6_K super-blocks: (d * scale) * (q - 32) per weight. Group k (k = 0..3) of each half takes
+     * the low (k < 2) or high nibbles of ql[32 (k % 2) + l] and bits 2k, 2k + 1 of qh[l].
+     */
+    private static void pairQ6_K(MemorySegment w, long rowA, long rowB, int cols, float[] x, float[] acc, int j) {
+        FloatVector a = FloatVector.zero(S), b = a;
+        for (int sb = 0; sb < cols / 256; sb++) {
+            long blockA = rowA + sb * 210L, blockB = rowB + sb * 210L;
+            float dA = Float.float16ToFloat(w.get(BF16, blockA + 208)), dB = Float.float16ToFloat(w.get(BF16, blockB + 208));
+            for (int n = 0; n < 2; n++) {
+                for (int k = 0; k < 4; k++) {
+                    int lowShift = 4 * (k >> 1), highShift = 2 * k;
+                    long lowOff = 64 * n + 32 * (k & 1), highOff = 128 + 32 * n, scOff = 192 + 8 * n + 2 * k;
+                    int xi = sb * 256 + 128 * n + 32 * k;
+                    for (int l = 0; l < 32; l += L) {
+                        FloatVector xv = FloatVector.fromArray(S, x, xi + l);
+                        float dgA = dA * w.get(ValueLayout.JAVA_BYTE, blockA + scOff + l / 16);
+                        float dgB = dB * w.get(ValueLayout.JAVA_BYTE, blockB + scOff + l / 16);
+                        a = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockA + lowOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                .lanewise(VectorOperators.ASHR, lowShift).and(0x0F)
+                                .or(((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockA + highOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                        .lanewise(VectorOperators.ASHR, highShift).and(3).lanewise(VectorOperators.LSHL, 4))
+                                .sub(32).convert(VectorOperators.I2F, 0)).mul(dgA).fma(xv, a);
+                        b = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockB + lowOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                .lanewise(VectorOperators.ASHR, lowShift).and(0x0F)
+                                .or(((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockB + highOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                        .lanewise(VectorOperators.ASHR, highShift).and(3).lanewise(VectorOperators.LSHL, 4))
+                                .sub(32).convert(VectorOperators.I2F, 0)).mul(dgB).fma(xv, b);
+                    }
+                }
+            }
+        }
+        storePair(a, b, acc, j, 0f, 0f);   // rows are whole super-blocks
+    }
+
+    /** As {@link #pairQ6_K}, for four tokens. */
+    private static void pairs4Q6_K(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
+                                   float[] acc) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int sb = 0; sb < cols / 256; sb++) {
+            long blockA = rowA + sb * 210L, blockB = rowB + sb * 210L;
+            float dA = Float.float16ToFloat(w.get(BF16, blockA + 208)), dB = Float.float16ToFloat(w.get(BF16, blockB + 208));
+            for (int n = 0; n < 2; n++) {
+                for (int k = 0; k < 4; k++) {
+                    int lowShift = 4 * (k >> 1), highShift = 2 * k;
+                    long lowOff = 64 * n + 32 * (k & 1), highOff = 128 + 32 * n, scOff = 192 + 8 * n + 2 * k;
+                    for (int l = 0; l < 32; l += L) {
+                        float dgA = dA * w.get(ValueLayout.JAVA_BYTE, blockA + scOff + l / 16);
+                        float dgB = dB * w.get(ValueLayout.JAVA_BYTE, blockB + scOff + l / 16);
+                        FloatVector v = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockA + lowOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                .lanewise(VectorOperators.ASHR, lowShift).and(0x0F)
+                                .or(((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockA + highOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                        .lanewise(VectorOperators.ASHR, highShift).and(3).lanewise(VectorOperators.LSHL, 4))
+                                .sub(32).convert(VectorOperators.I2F, 0)).mul(dgA);
+                        FloatVector u = ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockB + lowOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                .lanewise(VectorOperators.ASHR, lowShift).and(0x0F)
+                                .or(((IntVector) ByteVector.fromMemorySegment(BYTES, w, blockB + highOff + l, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                                        .lanewise(VectorOperators.ASHR, highShift).and(3).lanewise(VectorOperators.LSHL, 4))
+                                .sub(32).convert(VectorOperators.I2F, 0)).mul(dgB);
+                        int i = sb * 256 + 128 * n + 32 * k + l;
+                        FloatVector y0 = FloatVector.fromArray(S, x, x0 + i), y1 = FloatVector.fromArray(S, x, x1 + i);
+                        FloatVector y2 = FloatVector.fromArray(S, x, x2 + i), y3 = FloatVector.fromArray(S, x, x3 + i);
+                        a0 = v.fma(y0, a0);
+                        a1 = v.fma(y1, a1);
+                        a2 = v.fma(y2, a2);
+                        a3 = v.fma(y3, a3);
+                        b0 = u.fma(y0, b0);
+                        b1 = u.fma(y1, b1);
+                        b2 = u.fma(y2, b2);
+                        b3 = u.fma(y3, b3);
+                    }
+                }
+            }
+        }
         a0.intoArray(acc, 0);
         a1.intoArray(acc, L);
         a2.intoArray(acc, 2 * L);

@@ -108,15 +108,19 @@ class VectorKernelsTest {
      * and the leftover groups.
      */
     @ParameterizedTest
-    @EnumSource(value = WeightType.class, names = {"F32", "BF16", "F16", "Q8_0", "Q4_0"})
+    @EnumSource(value = WeightType.class, names = {"F32", "BF16", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     void decodeRowsReadInPairsSumLikeTheStagedKernels(WeightType type) {
         SplittableRandom rng = new SplittableRandom(type.ordinal() + 31);
         int rows = 44;
-        int[] colsCases = type.blockQuantized() ? new int[]{96, 64} : new int[]{VectorKernels.S.length() * 3, VectorKernels.S.length() * 2 + 5};
+        boolean superBlocks = type == WeightType.Q4_K || type == WeightType.Q6_K;
+        int[] colsCases = superBlocks ? new int[]{512, 256} : type.blockQuantized() ? new int[]{96, 64}
+                : new int[]{VectorKernels.S.length() * 3, VectorKernels.S.length() * 2 + 5};
         for (int cols : colsCases) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment seg = arena.allocate(type.rowBytes(cols) * rows, 64);
-                if (type.blockQuantized()) {
+                if (superBlocks) {
+                    fillKQuant(seg, type, rows * cols / 256, rng);
+                } else if (type.blockQuantized()) {
                     int blockBytes = (int) (type.rowBytes(cols) / (cols / 32));
                     for (int b = 0; b < rows * cols / 32; b++) {
                         seg.set(HALF, (long) b * blockBytes, Float.floatToFloat16((float) rng.nextDouble(1e-3, 0.05)));
