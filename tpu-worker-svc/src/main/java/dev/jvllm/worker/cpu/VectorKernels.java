@@ -719,12 +719,13 @@ final class VectorKernels {
     static void dequantizeSuperBlock(MemorySegment w, WeightType type, long block, float[] dst, int off) {
         if (type == WeightType.Q4_K) {
             float d = Float.float16ToFloat(w.get(BF16, block)), min = Float.float16ToFloat(w.get(BF16, block + 2));
-            long scales = w.get(K_SCALES_LO, block + 4);
-            int scalesHi = w.get(K_SCALES_HI, block + 12);
+            long lo = w.get(K_SCALES_LO, block + 4);
+            int hi = w.get(K_SCALES_HI, block + 12);
+            long scales = q4kScales(lo, hi), mins = q4kMins(lo, hi);
             long qs = block + 16;
             for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
-                float d1 = d * q4kScale(scales, scalesHi, is), m1 = min * q4kMin(scales, scalesHi, is);
-                float d2 = d * q4kScale(scales, scalesHi, is + 1), m2 = min * q4kMin(scales, scalesHi, is + 1);
+                float d1 = d * group(scales, is), m1 = min * group(mins, is);
+                float d2 = d * group(scales, is + 1), m2 = min * group(mins, is + 1);
                 long q = qs + j / 2;
                 // Byte l holds element j + l (low nibble) and element j + 32 + l (high nibble).
                 for (int l = 0; l < 32; l += L) {
@@ -769,19 +770,27 @@ final class VectorKernels {
     private static final ValueLayout.OfLong K_SCALES_LO = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
     private static final ValueLayout.OfInt K_SCALES_HI = ValueLayout.JAVA_INT_UNALIGNED.withOrder(LE);
 
-    /** Byte k (0..11) of the packed scales, unsigned. */
-    private static int q4kByte(long lo, int hi, int k) {
-        return k < 8 ? (int) (lo >>> (8 * k)) & 0xFF : (hi >>> (8 * (k - 8))) & 0xFF;
+    /**
+     * ggml's get_scale_min_k4 for all eight groups at once: byte g of the result is group g's 6-bit scale
+     * (q4kMins: its min), from the 12 packed bytes read as a little-endian long (bytes 0-7) and int (8-11).
+     * Groups 0-3 keep the low 6 bits of bytes 0-3 (mins: 4-7); groups 4-7 take the low (mins: high) nibble of
+     * bytes 8-11 and the top 2 bits of bytes 0-3 (mins: 4-7) above it. Masks drop the bits a shift moves
+     * across byte boundaries.
+     */
+    private static long q4kScales(long lo, int hi) {
+        int a = (int) lo;
+        return (a & 0x3F3F3F3FL) | (long) ((hi & 0x0F0F0F0F) | ((a >>> 2) & 0x30303030)) << 32;
     }
 
-    /** ggml's get_scale_min_k4, scale part: 6-bit scale j of the 12 packed bytes. */
-    private static int q4kScale(long lo, int hi, int j) {
-        return j < 4 ? q4kByte(lo, hi, j) & 63 : (q4kByte(lo, hi, j + 4) & 0xF) | ((q4kByte(lo, hi, j - 4) >> 6) << 4);
+    /** The eight 6-bit mins, as {@link #q4kScales}. */
+    private static long q4kMins(long lo, int hi) {
+        int b = (int) (lo >>> 32);
+        return (b & 0x3F3F3F3FL) | (long) (((hi >>> 4) & 0x0F0F0F0F) | ((b >>> 2) & 0x30303030)) << 32;
     }
 
-    /** ggml's get_scale_min_k4, min part. */
-    private static int q4kMin(long lo, int hi, int j) {
-        return j < 4 ? q4kByte(lo, hi, j + 4) & 63 : (q4kByte(lo, hi, j + 4) >> 4) | ((q4kByte(lo, hi, j) >> 6) << 4);
+    /** Byte g of a {@link #q4kScales} / {@link #q4kMins} result. */
+    private static int group(long packed, int g) {
+        return (int) (packed >>> (8 * g)) & 0xFF;
     }
 
     /*
@@ -863,13 +872,14 @@ final class VectorKernels {
             long block = at + b * 176L;
             int o = off + b * 256;
             float d = Float.float16ToFloat(w.get(BF16, block)), min = Float.float16ToFloat(w.get(BF16, block + 2));
-            long scales = w.get(K_SCALES_LO, block + 4);
-            int scalesHi = w.get(K_SCALES_HI, block + 12);
+            long lo = w.get(K_SCALES_LO, block + 4);
+            int hi = w.get(K_SCALES_HI, block + 12);
+            long scales = q4kScales(lo, hi), mins = q4kMins(lo, hi);
             long qh = block + 16, qs = block + 48;
             for (int c = 0; c < 4; c++) {
                 int is = 2 * c;
-                float d1 = d * q4kScale(scales, scalesHi, is), m1 = min * q4kMin(scales, scalesHi, is);
-                float d2 = d * q4kScale(scales, scalesHi, is + 1), m2 = min * q4kMin(scales, scalesHi, is + 1);
+                float d1 = d * group(scales, is), m1 = min * group(mins, is);
+                float d2 = d * group(scales, is + 1), m2 = min * group(mins, is + 1);
                 long q = qs + 32L * c;
                 for (int l = 0; l < 32; l += L) {
                     ByteVector packed = ByteVector.fromMemorySegment(BYTES, w, q + l, LE);
@@ -1382,12 +1392,13 @@ final class VectorKernels {
             long blockA = rowA + sb * 144L, blockB = rowB + sb * 144L;
             float dA = Float.float16ToFloat(w.get(BF16, blockA)), minA = Float.float16ToFloat(w.get(BF16, blockA + 2));
             float dB = Float.float16ToFloat(w.get(BF16, blockB)), minB = Float.float16ToFloat(w.get(BF16, blockB + 2));
-            long scA = w.get(K_SCALES_LO, blockA + 4), scB = w.get(K_SCALES_LO, blockB + 4);
+            long loA = w.get(K_SCALES_LO, blockA + 4), loB = w.get(K_SCALES_LO, blockB + 4);
             int hiA = w.get(K_SCALES_HI, blockA + 12), hiB = w.get(K_SCALES_HI, blockB + 12);
+            long scA = q4kScales(loA, hiA), mnA = q4kMins(loA, hiA), scB = q4kScales(loB, hiB), mnB = q4kMins(loB, hiB);
             for (int g = 0; g < 8; g++) {
                 // Group g: the low (g even) or high (g odd) nibbles of bytes [32 (g / 2), 32 (g / 2) + 32).
-                float dgA = dA * q4kScale(scA, hiA, g), mgA = minA * q4kMin(scA, hiA, g);
-                float dgB = dB * q4kScale(scB, hiB, g), mgB = minB * q4kMin(scB, hiB, g);
+                float dgA = dA * group(scA, g), mgA = minA * group(mnA, g);
+                float dgB = dB * group(scB, g), mgB = minB * group(mnB, g);
                 int shift = 4 * (g & 1);
                 long qA = blockA + 16 + 32 * (g >> 1), qB = blockB + 16 + 32 * (g >> 1);
                 int xi = sb * 256 + 32 * g;
@@ -1411,11 +1422,12 @@ final class VectorKernels {
             long blockA = rowA + sb * 144L, blockB = rowB + sb * 144L;
             float dA = Float.float16ToFloat(w.get(BF16, blockA)), minA = Float.float16ToFloat(w.get(BF16, blockA + 2));
             float dB = Float.float16ToFloat(w.get(BF16, blockB)), minB = Float.float16ToFloat(w.get(BF16, blockB + 2));
-            long scA = w.get(K_SCALES_LO, blockA + 4), scB = w.get(K_SCALES_LO, blockB + 4);
+            long loA = w.get(K_SCALES_LO, blockA + 4), loB = w.get(K_SCALES_LO, blockB + 4);
             int hiA = w.get(K_SCALES_HI, blockA + 12), hiB = w.get(K_SCALES_HI, blockB + 12);
+            long scA = q4kScales(loA, hiA), mnA = q4kMins(loA, hiA), scB = q4kScales(loB, hiB), mnB = q4kMins(loB, hiB);
             for (int g = 0; g < 8; g++) {
-                float dgA = dA * q4kScale(scA, hiA, g), mgA = minA * q4kMin(scA, hiA, g);
-                float dgB = dB * q4kScale(scB, hiB, g), mgB = minB * q4kMin(scB, hiB, g);
+                float dgA = dA * group(scA, g), mgA = minA * group(mnA, g);
+                float dgB = dB * group(scB, g), mgB = minB * group(mnB, g);
                 int shift = 4 * (g & 1);
                 long qA = blockA + 16 + 32 * (g >> 1), qB = blockB + 16 + 32 * (g >> 1);
                 for (int l = 0; l < 32; l += L) {
