@@ -1468,6 +1468,48 @@ final class VectorKernels {
         for (int sb = 0; sb < cols / 256; sb++) {
             long blockA = rowA + sb * 210L, blockB = rowB + sb * 210L;
             float dA = Float.float16ToFloat(w.get(BF16, blockA + 208)), dB = Float.float16ToFloat(w.get(BF16, blockB + 208));
+            if (L == 16) {
+                // Each half's 6 byte vectors (ql[0..64), qh[0..32)) loaded and widened to ints once for its 8 weight
+                // vectors; row a's half, then row b's (fewer live registers than both at once).
+                for (int n = 0; n < 2; n++) {
+                    int xi = sb * 256 + 128 * n;
+                    for (int r = 0; r < 2; r++) {
+                        long block = r == 0 ? blockA : blockB;
+                        float d = r == 0 ? dA : dB;
+                        long ql = block + 64 * n, qh = block + 128 + 32 * n, sc = block + 192 + 8 * n;
+                        IntVector l0 = (IntVector) ByteVector.fromMemorySegment(BYTES, w, ql, LE).convertShape(VectorOperators.B2I, INTS, 0);
+                        IntVector l1 = (IntVector) ByteVector.fromMemorySegment(BYTES, w, ql + 16, LE).convertShape(VectorOperators.B2I, INTS, 0);
+                        IntVector l2 = (IntVector) ByteVector.fromMemorySegment(BYTES, w, ql + 32, LE).convertShape(VectorOperators.B2I, INTS, 0);
+                        IntVector l3 = (IntVector) ByteVector.fromMemorySegment(BYTES, w, ql + 48, LE).convertShape(VectorOperators.B2I, INTS, 0);
+                        IntVector h0 = (IntVector) ByteVector.fromMemorySegment(BYTES, w, qh, LE).convertShape(VectorOperators.B2I, INTS, 0);
+                        IntVector h1 = (IntVector) ByteVector.fromMemorySegment(BYTES, w, qh + 16, LE).convertShape(VectorOperators.B2I, INTS, 0);
+                        FloatVector acc0 = r == 0 ? a : b;
+                        // Element 128 n + 32 k + l: the low (k < 2) or high nibble of ql[32 (k % 2) + l], bits 2k, 2k + 1 of qh[l].
+                        acc0 = ((FloatVector) l0.and(0x0F).or(h0.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32).convert(VectorOperators.I2F, 0))
+                                .mul(d * w.get(ValueLayout.JAVA_BYTE, sc)).fma(FloatVector.fromArray(S, x, xi), acc0);
+                        acc0 = ((FloatVector) l1.and(0x0F).or(h1.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32).convert(VectorOperators.I2F, 0))
+                                .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + 1)).fma(FloatVector.fromArray(S, x, xi + 16), acc0);
+                        acc0 = ((FloatVector) l2.and(0x0F).or(h0.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32).convert(VectorOperators.I2F, 0))
+                                .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + 2)).fma(FloatVector.fromArray(S, x, xi + 32), acc0);
+                        acc0 = ((FloatVector) l3.and(0x0F).or(h1.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32).convert(VectorOperators.I2F, 0))
+                                .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + 3)).fma(FloatVector.fromArray(S, x, xi + 48), acc0);
+                        acc0 = ((FloatVector) l0.lanewise(VectorOperators.ASHR, 4).and(0x0F).or(h0.and(0x30)).sub(32).convert(VectorOperators.I2F, 0))
+                                .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + 4)).fma(FloatVector.fromArray(S, x, xi + 64), acc0);
+                        acc0 = ((FloatVector) l1.lanewise(VectorOperators.ASHR, 4).and(0x0F).or(h1.and(0x30)).sub(32).convert(VectorOperators.I2F, 0))
+                                .mul(d * w.get(ValueLayout.JAVA_BYTE, sc + 5)).fma(FloatVector.fromArray(S, x, xi + 80), acc0);
+                        acc0 = ((FloatVector) l2.lanewise(VectorOperators.ASHR, 4).and(0x0F).or(h0.lanewise(VectorOperators.ASHR, 2).and(0x30)).sub(32)
+                                .convert(VectorOperators.I2F, 0)).mul(d * w.get(ValueLayout.JAVA_BYTE, sc + 6)).fma(FloatVector.fromArray(S, x, xi + 96), acc0);
+                        acc0 = ((FloatVector) l3.lanewise(VectorOperators.ASHR, 4).and(0x0F).or(h1.lanewise(VectorOperators.ASHR, 2).and(0x30)).sub(32)
+                                .convert(VectorOperators.I2F, 0)).mul(d * w.get(ValueLayout.JAVA_BYTE, sc + 7)).fma(FloatVector.fromArray(S, x, xi + 112), acc0);
+                        if (r == 0) {
+                            a = acc0;
+                        } else {
+                            b = acc0;
+                        }
+                    }
+                }
+                continue;
+            }
             for (int n = 0; n < 2; n++) {
                 for (int k = 0; k < 4; k++) {
                     int lowShift = 4 * (k >> 1), highShift = 2 * k;
