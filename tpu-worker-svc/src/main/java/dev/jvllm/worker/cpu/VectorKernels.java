@@ -1593,10 +1593,6 @@ final class VectorKernels {
     }
 
     /**
-     * out[outOff + j * outStride] = total of accumulator j (acc[j * L, (j + 1) * L)) + its tail acc[4 * L + j], for j < n:
-     * the reduction of {@link #dot4x1}, so the bits are the same.
-     */
-    /**
      * The lane totals of the n (at most 4) vectors at a[off + j L], j < n, the others counting as 0: one combined
      * reduction (L = 16), the additions of sumLanes. Total j lands at dst[dstOff + LANE_OF_4[j]] (L floats written).
      */
@@ -1613,6 +1609,10 @@ final class VectorKernels {
         h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3)).intoArray(dst, dstOff);
     }
 
+    /**
+     * out[outOff + j * outStride] = total of accumulator j (acc[j * L, (j + 1) * L)) + its tail acc[4 * L + j], for j < n:
+     * the reduction of {@link #dot4x1}, so the bits are the same.
+     */
     private static void reduceFour(float[] acc, int n, float[] out, int outOff, int outStride) {
         reduceFour(acc, 0, n, out, outOff, outStride);
     }
@@ -1646,10 +1646,6 @@ final class VectorKernels {
         }
     }
 
-    
-    
-    
-    
     /** The scalar tail of a float-type row read from memory: as {@link #tail} on the widened row. */
     private static float rowTail(MemorySegment w, WeightType type, long rowOff, float[] x, int xOff, int from, int n) {
         float s = 0f;
@@ -1659,7 +1655,6 @@ final class VectorKernels {
         return s;
     }
 
-    
     /** out[t][r0 + j] = wf[j] . in[t] for 4 widened rows and one token (the tokens left over by 4 x 4 tiles). */
     static void dot4x1(float[] wf, int cols, int r0, int rows, float[] in, int t, float[] out, float[] acc) {
         int x0 = t * cols;
