@@ -63,15 +63,21 @@ public class AttentionBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         int blocks = (context + blockSize - 1) / blockSize;
-        cache = new PagedKvCache(1, blocks, blockSize, kvHeads * headDim, kvDtype);
         SplittableRandom rng = new SplittableRandom(7);
-        fill(cache.keys(0), kvDtype, rng);
-        fill(cache.values(0), kvDtype, rng);
+        cache = filledCache(blocks, blockSize, kvHeads * headDim, kvDtype, rng);
         q = BenchData.floats(headDim, 1f, rng);
         p = BenchData.floats(blockSize, 1f / blockSize, rng);
         scores = new float[blockSize];
         out = new float[headDim];
         headBytes = (long) blocks * blockSize * headDim * kvDtype.bytesPerElement();
+    }
+
+    /** A one-layer cache of {@code blocks} blocks, keys and values random (see {@link #fill}). */
+    static PagedKvCache filledCache(int blocks, int blockSize, int width, KvCacheDtype kvDtype, SplittableRandom rng) {
+        PagedKvCache cache = new PagedKvCache(1, blocks, blockSize, width, kvDtype);
+        fill(cache.keys(0), kvDtype, rng);
+        fill(cache.values(0), kvDtype, rng);
+        return cache;
     }
 
     /** Random values in [-2, 2), stored as {@code kvDtype}, over the whole segment. */

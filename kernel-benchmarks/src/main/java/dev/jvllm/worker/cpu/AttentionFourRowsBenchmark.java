@@ -46,10 +46,8 @@ public class AttentionFourRowsBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         int blocks = (context + blockSize - 1) / blockSize;
-        cache = new PagedKvCache(1, blocks, blockSize, kvHeads * headDim, KvCacheDtype.F32);
         SplittableRandom rng = new SplittableRandom(7);
-        AttentionBenchmark.fill(cache.keys(0), KvCacheDtype.F32, rng);
-        AttentionBenchmark.fill(cache.values(0), KvCacheDtype.F32, rng);
+        cache = AttentionBenchmark.filledCache(blocks, blockSize, kvHeads * headDim, KvCacheDtype.F32, rng);
         q = BenchData.floats(4 * headDim, 1f, rng);
         p = BenchData.floats(4 * blockSize, 1f / blockSize, rng);
         scores = new float[4 * blockSize];

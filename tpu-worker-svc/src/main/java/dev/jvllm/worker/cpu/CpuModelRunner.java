@@ -99,7 +99,6 @@ public final class CpuModelRunner {
         }
     }
 
-    /** The attention kernels for this cache's storage type, compiled before the first step uses them. */
     /** Refuses, with a clear message, a KV cache storage type this JVM's vector kernels cannot read. */
     public static void checkKvCacheDtype(KvCacheDtype kv) {
         if (kv == KvCacheDtype.FP8_E5M2) {
@@ -107,6 +106,7 @@ public final class CpuModelRunner {
         }
     }
 
+    /** The attention kernels for this cache's storage type, compiled before the first step uses them. */
     private static void warmUpAttention(KvCacheDtype kv) {
         checkKvCacheDtype(kv);
         synchronized (WARM_KV) {
