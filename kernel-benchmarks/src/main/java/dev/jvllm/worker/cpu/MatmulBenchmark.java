@@ -132,7 +132,7 @@ public class MatmulBenchmark {
         }
         for (int r0 = 0; r0 < rows; r0 += 4) {
             VectorKernels.widenRows(m, r0, 4, wf);
-            VectorKernels.dot4x1(wf, cols, r0, rows, in, 0, out, acc);
+            VectorKernels.dot4x1(wf, 0, cols, r0, rows, in, 0, out, acc);
         }
     }
 
@@ -170,10 +170,10 @@ public class MatmulBenchmark {
                 VectorKernels.widenRows(m, r0, 4, wf);
                 int t = t0;
                 for (; t + 4 <= t1; t += 4) {
-                    VectorKernels.dot4x4(wf, cols, r0, rows, in, t, out, acc);
+                    VectorKernels.dot4x4(wf, 0, cols, r0, rows, in, t, out, acc);
                 }
                 for (; t < t1; t++) {
-                    VectorKernels.dot4x1(wf, cols, r0, rows, in, t, out, acc);
+                    VectorKernels.dot4x1(wf, 0, cols, r0, rows, in, t, out, acc);
                 }
             }
         }

@@ -35,7 +35,12 @@ public final class CpuModelRunner {
     private int[] itemSeq = new int[0], itemKvHead = new int[0], itemRowFrom = new int[0], itemRowTo = new int[0];
     private int[] seqFirstToken = new int[0];
     private int attentionItemCount;
-    /** Four weight rows widened to f32, per thread: reused by every token of a tiled matmul. */
+    /** Activations of one token block of a matmul (64K floats: 256 KB, in L2 with a panel beside them). */
+    static final int TOKEN_BLOCK_FLOATS = 64 * 1024;
+    /** Weights widened at once and applied to each token block in turn (32K floats: 128 KB; see matmulGroups). */
+    static final int PANEL_FLOATS = 32 * 1024;
+    private final int tokenBlockFloats, panelFloats;
+    /** Weight rows widened to f32 (a panel of groups of four), per thread: reused by every token of a tiled matmul. */
     private final ThreadLocal<float[]> widenScratch = ThreadLocal.withInitial(() -> new float[0]);
     private final ThreadLocal<float[]> accScratch = ThreadLocal.withInitial(() -> new float[VectorKernels.ACC_SCRATCH]);
     /** Per layer, the matrices applied to the same input: {q, k, v} and {gate, up}. */
@@ -53,6 +58,13 @@ public final class CpuModelRunner {
     private static final java.util.Set<KvCacheDtype> WARM_KV = java.util.EnumSet.noneOf(KvCacheDtype.class);
 
     public CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen) {
+        this(weights, pool, maxModelLen, TOKEN_BLOCK_FLOATS, PANEL_FLOATS);
+    }
+
+    /** With other token-block and panel sizes: they change the order of a matmul's work, never its results. */
+    CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen, int tokenBlockFloats, int panelFloats) {
+        this.tokenBlockFloats = tokenBlockFloats;
+        this.panelFloats = panelFloats;
         this.w = weights;
         this.c = weights.config();
         this.pool = pool;
@@ -522,31 +534,39 @@ public final class CpuModelRunner {
             addBias(out, T, rows, bias, from, to);
             return;
         }
+        int tokenBlock = Math.max(4, (tokenBlockFloats / cols) & ~3);
+        // A step with more tokens than one block widens a panel of groups once and applies it to every token
+        // block: widened again for each block, a K-quant's dequantization took 31% of a 128-token prefill.
+        int panel = T <= tokenBlock ? 1 : Math.max(1, panelFloats / (4 * cols));
         float[] wf = widenScratch.get();
-        if (wf.length < 4 * cols) {
-            wf = new float[4 * cols];
+        if (wf.length < panel * 4 * cols) {
+            wf = new float[panel * 4 * cols];
             widenScratch.set(wf);
         }
         float[] acc = accScratch.get();
-        int tokenBlock = Math.max(4, (64 * 1024 / cols) & ~3);
-        for (int t0 = 0; t0 < T; t0 += tokenBlock) {
-            int t1 = Math.min(T, t0 + tokenBlock);
-            for (int g = from; g < to; g++) {
-                int r0 = g * 4;
-                int n = Math.min(4, rows - r0);
-                VectorKernels.widenRows(weight, r0, n, wf);
-                if (n == 4) {
-                    int t = t0;
-                    for (; t + 4 <= t1; t += 4) {
-                        VectorKernels.dot4x4(wf, cols, r0, rows, in, t, out, acc);
-                    }
-                    for (; t < t1; t++) {
-                        VectorKernels.dot4x1(wf, cols, r0, rows, in, t, out, acc);
-                    }
-                } else {
-                    for (int r = 0; r < n; r++) {
-                        for (int t = t0; t < t1; t++) {
-                            out[t * rows + r0 + r] = VectorKernels.dot(wf, r * cols, in, t * cols, cols);
+        for (int p0 = from; p0 < to; p0 += panel) {
+            int p1 = Math.min(to, p0 + panel);
+            for (int g = p0; g < p1; g++) {
+                VectorKernels.widenRows(weight, g * 4, Math.min(4, rows - g * 4), wf, (g - p0) * 4 * cols);
+            }
+            for (int t0 = 0; t0 < T; t0 += tokenBlock) {
+                int t1 = Math.min(T, t0 + tokenBlock);
+                for (int g = p0; g < p1; g++) {
+                    int r0 = g * 4, wOff = (g - p0) * 4 * cols;
+                    int n = Math.min(4, rows - r0);
+                    if (n == 4) {
+                        int t = t0;
+                        for (; t + 4 <= t1; t += 4) {
+                            VectorKernels.dot4x4(wf, wOff, cols, r0, rows, in, t, out, acc);
+                        }
+                        for (; t < t1; t++) {
+                            VectorKernels.dot4x1(wf, wOff, cols, r0, rows, in, t, out, acc);
+                        }
+                    } else {
+                        for (int r = 0; r < n; r++) {
+                            for (int t = t0; t < t1; t++) {
+                                out[t * rows + r0 + r] = VectorKernels.dot(wf, wOff + r * cols, in, t * cols, cols);
+                            }
                         }
                     }
                 }

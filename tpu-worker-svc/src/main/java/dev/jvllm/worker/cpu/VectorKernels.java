@@ -896,11 +896,12 @@ final class VectorKernels {
     }
 
     /**
-     * out[t][r0 + j] = wf[j] . in[t] for 4 widened rows j and the 4 tokens t0..t0+3: a 4 x 4 register
-     * tile, so each loaded chunk feeds four FMAs. Same per-(row, token) summation as {@link #dot4x1}.
+     * out[t][r0 + j] = wf[j] . in[t] for the 4 widened rows j at wf[wOff + j cols] and the 4 tokens t0..t0+3:
+     * a 4 x 4 register tile, so each loaded chunk feeds four FMAs. Same per-(row, token) summation as
+     * {@link #dot4x1}.
      */
-    static void dot4x4(float[] wf, int cols, int r0, int rows, float[] in, int t0, float[] out, float[] acc) {
-        int w0 = 0, w1 = cols, w2 = 2 * cols, w3 = 3 * cols;
+    static void dot4x4(float[] wf, int wOff, int cols, int r0, int rows, float[] in, int t0, float[] out, float[] acc) {
+        int w0 = wOff, w1 = wOff + cols, w2 = w1 + cols, w3 = w2 + cols;
         int x0 = t0 * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
         FloatVector a00 = FloatVector.zero(S), a01 = a00, a02 = a00, a03 = a00;
         FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
@@ -962,7 +963,7 @@ final class VectorKernels {
             for (int j = 0; j < 4; j++) {
                 for (int k = 0; k < 4; k++) {
                     int t = t0 + k;
-                    out[t * rows + r0 + j] = acc[LANE_OF_16[4 * j + k]] + tail(wf, j * cols, in, t * cols, upper, cols);
+                    out[t * rows + r0 + j] = acc[LANE_OF_16[4 * j + k]] + tail(wf, wOff + j * cols, in, t * cols, upper, cols);
                 }
             }
             return;
@@ -983,14 +984,14 @@ final class VectorKernels {
         a31.intoArray(acc, 13 * L);
         a32.intoArray(acc, 14 * L);
         a33.intoArray(acc, 15 * L);
-        finishTile(wf, cols, r0, rows, in, t0, out, acc, upper);
+        finishTile(wf, wOff, cols, r0, rows, in, t0, out, acc, upper);
     }
 
-    private static void finishTile(float[] wf, int cols, int r0, int rows, float[] in, int t0, float[] out, float[] acc, int upper) {
+    private static void finishTile(float[] wf, int wOff, int cols, int r0, int rows, float[] in, int t0, float[] out, float[] acc, int upper) {
         for (int j = 0; j < 4; j++) {
             for (int k = 0; k < 4; k++) {
                 int t = t0 + k;
-                out[t * rows + r0 + j] = treeSum(acc, (4 * j + k) * L) + (upper == cols ? 0f : tail(wf, j * cols, in, t * cols, upper, cols));
+                out[t * rows + r0 + j] = treeSum(acc, (4 * j + k) * L) + (upper == cols ? 0f : tail(wf, wOff + j * cols, in, t * cols, upper, cols));
             }
         }
     }
@@ -1655,17 +1656,17 @@ final class VectorKernels {
         return s;
     }
 
-    /** out[t][r0 + j] = wf[j] . in[t] for 4 widened rows and one token (the tokens left over by 4 x 4 tiles). */
-    static void dot4x1(float[] wf, int cols, int r0, int rows, float[] in, int t, float[] out, float[] acc) {
+    /** As {@link #dot4x4}, for one token (the tokens left over by 4 x 4 tiles). */
+    static void dot4x1(float[] wf, int wOff, int cols, int r0, int rows, float[] in, int t, float[] out, float[] acc) {
         int x0 = t * cols;
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
         int upper = S.loopBound(cols);
         for (int i = 0; i < upper; i += L) {
             FloatVector v = FloatVector.fromArray(S, in, x0 + i);
-            a0 = FloatVector.fromArray(S, wf, i).fma(v, a0);
-            a1 = FloatVector.fromArray(S, wf, cols + i).fma(v, a1);
-            a2 = FloatVector.fromArray(S, wf, 2 * cols + i).fma(v, a2);
-            a3 = FloatVector.fromArray(S, wf, 3 * cols + i).fma(v, a3);
+            a0 = FloatVector.fromArray(S, wf, wOff + i).fma(v, a0);
+            a1 = FloatVector.fromArray(S, wf, wOff + cols + i).fma(v, a1);
+            a2 = FloatVector.fromArray(S, wf, wOff + 2 * cols + i).fma(v, a2);
+            a3 = FloatVector.fromArray(S, wf, wOff + 3 * cols + i).fma(v, a3);
         }
         if (COMBINED_REDUCTION) {
             FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
@@ -1676,7 +1677,7 @@ final class VectorKernels {
             FloatVector r = w.blend(zero.rearrange(ROTR3), LANES3).add(w.rearrange(HALVING3).blend(zero, LANES3));
             r.intoArray(acc, 0);
             for (int j = 0; j < 4; j++) {
-                out[t * rows + r0 + j] = acc[LANE_OF_4[j]] + (upper == cols ? 0f : tail(wf, j * cols, in, x0, upper, cols));
+                out[t * rows + r0 + j] = acc[LANE_OF_4[j]] + (upper == cols ? 0f : tail(wf, wOff + j * cols, in, x0, upper, cols));
             }
             return;
         }
@@ -1685,7 +1686,7 @@ final class VectorKernels {
         a2.intoArray(acc, 2 * L);
         a3.intoArray(acc, 3 * L);
         for (int j = 0; j < 4; j++) {
-            out[t * rows + r0 + j] = treeSum(acc, j * L) + (upper == cols ? 0f : tail(wf, j * cols, in, x0, upper, cols));
+            out[t * rows + r0 + j] = treeSum(acc, j * L) + (upper == cols ? 0f : tail(wf, wOff + j * cols, in, x0, upper, cols));
         }
     }
 
@@ -1777,8 +1778,8 @@ final class VectorKernels {
             widenRows(m, 0, rows, wf);
             dot(wf, 0, in, i & 1, cols);
             if (rows == 4) {
-                dot4x4(wf, cols, 0, m.rows(), in, 0, out, acc);
-                dot4x1(wf, cols, 0, m.rows(), in, i & 3, out, acc);
+                dot4x4(wf, 0, cols, 0, m.rows(), in, 0, out, acc);
+                dot4x1(wf, 0, cols, 0, m.rows(), in, i & 3, out, acc);
             }
             if (readsRowsDirectly(m.type())) {
                 dotRows(m, 0, rows, in, 1 + (i & 1), out, acc);

@@ -204,9 +204,9 @@ class Q5AndQ4_1DequantizeTest {
             }
             for (int r0 = 0; r0 < rows; r0 += 4) {
                 VectorKernels.widenRows(m, r0, 4, wf);
-                VectorKernels.dot4x4(wf, cols, r0, rows, in, 0, out, acc);
+                VectorKernels.dot4x4(wf, 0, cols, r0, rows, in, 0, out, acc);
                 for (int t = 4; t < T; t++) {
-                    VectorKernels.dot4x1(wf, cols, r0, rows, in, t, out, acc);
+                    VectorKernels.dot4x1(wf, 0, cols, r0, rows, in, t, out, acc);
                 }
             }
             for (int t = 0; t < T; t++) {

@@ -68,12 +68,12 @@ class VectorKernelsTest {
                     for (int j = 0; j < 4 * cols; j++) {
                         assertEquals(w[r0 * cols + j], wf[j], 0.0, "widening must be exact");
                     }
-                    VectorKernels.dot4x4(wf, cols, r0, rows, in, 0, tiled, acc);
+                    VectorKernels.dot4x4(wf, 0, cols, r0, rows, in, 0, tiled, acc);
                     for (int t = 4; t < T; t++) {
-                        VectorKernels.dot4x1(wf, cols, r0, rows, in, t, tiled, acc);
+                        VectorKernels.dot4x1(wf, 0, cols, r0, rows, in, t, tiled, acc);
                     }
                     for (int t = 0; t < T; t++) {
-                        VectorKernels.dot4x1(wf, cols, r0, rows, in, t, single, acc);
+                        VectorKernels.dot4x1(wf, 0, cols, r0, rows, in, t, single, acc);
                     }
                 }
                 assertProductsMatchFloat64(w, in, tiled, rows, cols, T, 1e-6, type + " cols " + cols);
@@ -139,7 +139,7 @@ class VectorKernelsTest {
                 }
                 for (int r0 = 0; r0 < rows; r0 += 4) {
                     VectorKernels.widenRows(m, r0, 4, wf);
-                    VectorKernels.dot4x1(wf, cols, r0, rows, x, 0, staged, acc);
+                    VectorKernels.dot4x1(wf, 0, cols, r0, rows, x, 0, staged, acc);
                 }
                 // Three tokens (the several-token kernels): token t's staged sums from its own row of xs.
                 int T = 3;
@@ -150,7 +150,7 @@ class VectorKernelsTest {
                 for (int r0 = 0; r0 < rows; r0 += 4) {
                     VectorKernels.widenRows(m, r0, 4, wf);
                     for (int t = 0; t < T; t++) {
-                        VectorKernels.dot4x1(wf, cols, r0, rows, xs, t, stagedT, acc);
+                        VectorKernels.dot4x1(wf, 0, cols, r0, rows, xs, t, stagedT, acc);
                     }
                 }
                 for (int[] range : new int[][]{{0, rows}, {4, rows}, {0, 8}, {8, 28}, {12, 40}, {0, 36}}) {
@@ -195,8 +195,8 @@ class VectorKernelsTest {
             for (int i = 0; i < in.length; i++) {
                 in[i] = (float) rng.nextDouble(-1, 1);
             }
-            VectorKernels.dot4x4(wf, cols, 0, rows, in, 0, out, acc);
-            VectorKernels.dot4x1(wf, cols, 0, rows, in, 4, out, acc);
+            VectorKernels.dot4x4(wf, 0, cols, 0, rows, in, 0, out, acc);
+            VectorKernels.dot4x1(wf, 0, cols, 0, rows, in, 4, out, acc);
             assertProductsMatchFloat64(w, in, out, rows, cols, T, 1e-6, "Q8_0");
             assertDirectRowsSumLikeTiles(m, wf, rng);
             float[] row = new float[cols];
@@ -262,7 +262,7 @@ class VectorKernelsTest {
             in[i] = (float) rng.nextDouble(-1, 1);
         }
         for (int r0 = 0; r0 < rows; r0 += 4) {
-            VectorKernels.dot4x4(wf, cols, r0, rows, java.util.Arrays.copyOf(in, 4 * cols), 0, tiled, acc);
+            VectorKernels.dot4x4(wf, 0, cols, r0, rows, java.util.Arrays.copyOf(in, 4 * cols), 0, tiled, acc);
         }
         VectorKernels.dotRows(m, 0, rows, in, T, direct, acc);
         for (int i = 0; i < T * rows; i++) {
@@ -348,7 +348,7 @@ class VectorKernelsTest {
             for (int i = 0; i < in.length; i++) {
                 in[i] = (float) rng.nextDouble(-1, 1);
             }
-            VectorKernels.dot4x4(wf, cols, 0, rows, in, 0, out, acc);
+            VectorKernels.dot4x4(wf, 0, cols, 0, rows, in, 0, out, acc);
             assertProductsMatchFloat64(w, in, out, rows, cols, T, 2e-6, type.toString());
         }
     }
