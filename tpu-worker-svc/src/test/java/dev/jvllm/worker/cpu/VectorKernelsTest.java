@@ -16,6 +16,7 @@ import java.util.SplittableRandom;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Each kernel against a plain float64 reference: dequantize (widen) the stored weights, then multiply in double. */
 class VectorKernelsTest {
@@ -108,17 +109,27 @@ class VectorKernelsTest {
      * and the leftover groups.
      */
     @ParameterizedTest
-    @EnumSource(value = WeightType.class, names = {"F32", "BF16", "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    @EnumSource(value = WeightType.class, names = {"F32", "BF16", "F16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void decodeRowsReadInPairsSumLikeTheStagedKernels(WeightType type) {
+        assumeTrue(VectorKernels.readsRowsDirectly(type), type + " rows are staged with " + VectorKernels.S.length() + "-float vectors");
         SplittableRandom rng = new SplittableRandom(type.ordinal() + 31);
         int rows = 44;
-        boolean superBlocks = type == WeightType.Q4_K || type == WeightType.Q6_K;
+        boolean superBlocks = type == WeightType.Q4_K || type == WeightType.Q5_K || type == WeightType.Q6_K;
         int[] colsCases = superBlocks ? new int[]{512, 256} : type.blockQuantized() ? new int[]{96, 64}
                 : new int[]{VectorKernels.S.length() * 3, VectorKernels.S.length() * 2 + 5};
         for (int cols : colsCases) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment seg = arena.allocate(type.rowBytes(cols) * rows, 64);
-                if (superBlocks) {
+                if (type == WeightType.Q5_K) {
+                    // Every byte random but the f16 d and dmin (finite, of either sign).
+                    for (long i = 0; i < seg.byteSize(); i++) {
+                        seg.set(ValueLayout.JAVA_BYTE, i, (byte) rng.nextInt(256));
+                    }
+                    for (long b = 0; b < rows * cols / 256; b++) {
+                        seg.set(HALF, b * 176, Float.floatToFloat16((float) rng.nextDouble(-1e-2, 1e-2)));
+                        seg.set(HALF, b * 176 + 2, Float.floatToFloat16((float) rng.nextDouble(-1e-2, 1e-2)));
+                    }
+                } else if (superBlocks) {
                     fillKQuant(seg, type, rows * cols / 256, rng);
                 } else if (type.blockQuantized()) {
                     int blockBytes = (int) (type.rowBytes(cols) / (cols / 32));
