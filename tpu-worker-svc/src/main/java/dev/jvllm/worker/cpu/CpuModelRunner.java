@@ -36,9 +36,9 @@ public final class CpuModelRunner {
     private int[] seqFirstToken = new int[0];
     private int attentionItemCount;
     /** Activations of one token block of a matmul (64K floats: 256 KB, in L2 with a panel beside them). */
-    static final int TOKEN_BLOCK_FLOATS = 64 * 1024;
+    private static final int TOKEN_BLOCK_FLOATS = 64 * 1024;
     /** Weights widened at once and applied to each token block in turn (32K floats: 128 KB; see matmulGroups). */
-    static final int PANEL_FLOATS = 32 * 1024;
+    private static final int PANEL_FLOATS = 32 * 1024;
     private final int tokenBlockFloats, panelFloats;
     /** Weight rows widened to f32 (a panel of groups of four), per thread: reused by every token of a tiled matmul. */
     private final ThreadLocal<float[]> widenScratch = ThreadLocal.withInitial(() -> new float[0]);

@@ -1381,9 +1381,9 @@ final class VectorKernels {
     }
 
     /*
-     * Q4_K and Q6_K rows read directly: each 256-weight super-block's weights are the floats
-     * dequantizeSuperBlock writes (the same scale products, the same float operations), made in registers,
-     * group of 32 after group of 32 in element order, so each lane sums its elements in the tiles' order.
+     * Q4_K, Q5_K and Q6_K rows read directly: each 256-weight super-block's weights are the floats
+     * dequantizeSuperBlock (widenQ5_K) writes (the same scale products, the same float operations), made in
+     * registers, group of 32 after group of 32 in element order, so each lane sums its elements in the tiles' order.
      * The quants are widened to int lanes first: shifts and masks on int lanes are single instructions,
      * while x86 has no byte shift. (Q6_K's elements n + l + 32 k come from bytes l of its ql/qh arrays,
      * see dequantizeSuperBlock.)
@@ -1511,7 +1511,7 @@ final class VectorKernels {
         storePair(a, b, acc, j, 0f, 0f);   // rows are whole super-blocks
     }
 
-    /** As {@link #pairQ5_K}, for four tokens. */
+    /** As {@link #pairQ5_K}, for four tokens; qh widened per group here, its cost shared by the four. */
     private static void pairs4Q5_K(MemorySegment w, long rowA, long rowB, int cols, float[] x, int x0, int x1, int x2, int x3,
                                    float[] acc) {
         if (L != 16) {
