@@ -60,7 +60,6 @@ public final class CpuWorkerBackend implements ModelBackend {
         int threads = options.threads() == 0 ? Runtime.getRuntime().availableProcessors() : options.threads();
         // vLLM's CPU backend pins its OpenMP threads from VLLM_CPU_OMP_THREADS_BIND ("0-3", "0,2,4"); so do we.
         this.pool = new ComputePool(threads, System.getenv("VLLM_CPU_OMP_THREADS_BIND"));
-        CpuModelRunner.checkKvCacheDtype(options.kvCacheType());
         this.runner = new CpuModelRunner(weights, pool, maxModelLen);
         this.sampler = new Sampler(config.vocabSize(), options.seed());
         this.info = describe(options, config, maxModelLen);

@@ -95,6 +95,18 @@ public final class GgufFile {
         }
     }
 
+    /**
+     * A tensor's data followed by up to {@code n} more bytes of the file (fewer where the file ends sooner):
+     * for readers that load a few bytes past the last block they use.
+     */
+    public MemorySegment dataAndFollowingBytes(Tensor t, long n) {
+        long start = t.data().address() - file.address();
+        if (start < 0 || start + t.data().byteSize() > file.byteSize()) {
+            throw new IllegalArgumentException("tensor '" + t.name() + "' is not one of " + path);
+        }
+        return file.asSlice(start, Math.min(t.data().byteSize() + n, file.byteSize() - start));
+    }
+
     private static MemorySegment map(Path path, Arena arena) {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);

@@ -51,6 +51,25 @@ class GgufFileTest {
     }
 
     @Test
+    void aTensorsDataExtendsIntoTheBytesThatFollowItUpToTheFilesEnd() throws Exception {
+        Path file = tmp.resolve("m.gguf");
+        new GgufWriter().f32("a", new float[] {1, 2, 3}, 1, 3).f32("b", new float[] {4, 5}, 1, 2).write(file);
+        try (Arena arena = Arena.ofConfined(); Arena other = Arena.ofConfined()) {
+            GgufFile g = GgufFile.open(file, arena);
+            GgufFile.Tensor a = g.tensors().get("a"), b = g.tensors().get("b");
+            java.lang.foreign.MemorySegment aMore = g.dataAndFollowingBytes(a, 8);
+            assertEquals(a.data().address(), aMore.address());
+            assertEquals(a.data().byteSize() + 8, aMore.byteSize());
+            java.lang.foreign.MemorySegment bMore = g.dataAndFollowingBytes(b, 1 << 20);
+            assertEquals(b.data().address(), bMore.address());
+            assertTrue(bMore.byteSize() >= b.data().byteSize() && bMore.byteSize() < (1 << 20), "stops at the file's end: " + bMore.byteSize());
+            assertEquals(4f, bMore.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0));
+            GgufFile.Tensor stranger = new GgufFile.Tensor("x", GgufFile.TensorType.F32, new long[] {1}, other.allocate(4));
+            assertThrows(IllegalArgumentException.class, () -> g.dataAndFollowingBytes(stranger, 8));
+        }
+    }
+
+    @Test
     void truncatedFilesFailNamingTheFile() throws Exception {
         Path file = tmp.resolve("m.gguf");
         new GgufWriter().meta("strings", List.of("a", "b", "c")).write(file);

@@ -99,11 +99,6 @@ public final class CpuModelRunner {
         }
         oneOfEachType.putIfAbsent(w.lmHead().type(), w.lmHead());
         oneOfEachType.putIfAbsent(w.tokenEmbeddings().type(), w.tokenEmbeddings());
-        for (WeightType type : oneOfEachType.keySet()) {
-            if (type.blockQuantized()) {
-                VectorKernels.requireByteKernels(type + " weights");
-            }
-        }
         synchronized (WARM) {
             if (WARM.addAll(oneOfEachType.keySet())) {
                 VectorKernels.warmUpMatmuls(oneOfEachType.values(), w.layer(0).inputNorm(), c.hiddenSize());
@@ -111,16 +106,8 @@ public final class CpuModelRunner {
         }
     }
 
-    /** Refuses, with a clear message, a KV cache storage type this JVM's vector kernels cannot read. */
-    public static void checkKvCacheDtype(KvCacheDtype kv) {
-        if (kv == KvCacheDtype.FP8_E5M2) {
-            VectorKernels.requireByteKernels("an fp8_e5m2 KV cache");
-        }
-    }
-
     /** The attention kernels for this cache's storage type, compiled before the first step uses them. */
     private static void warmUpAttention(KvCacheDtype kv) {
-        checkKvCacheDtype(kv);
         synchronized (WARM_KV) {
             if (WARM_KV.add(kv)) {
                 VectorKernels.warmUpAttention(kv);

@@ -1,5 +1,7 @@
 package dev.jvllm.worker.cpu;
 
+import dev.jvllm.worker.model.LlamaWeights;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -29,7 +31,8 @@ public final class PagedKvCache implements AutoCloseable {
         this.kvDim = kvDim;
         this.keys = new MemorySegment[numLayers];
         this.values = new MemorySegment[numLayers];
-        long bytes = (long) numBlocks * blockSize * kvDim * dtype.bytesPerElement();
+        // The fp8 kernels may read a few bytes past the last entry (LlamaWeights.Matrix.READ_PAST).
+        long bytes = (long) numBlocks * blockSize * kvDim * dtype.bytesPerElement() + LlamaWeights.Matrix.READ_PAST;
         for (int l = 0; l < numLayers; l++) {
             keys[l] = arena.allocate(bytes, 64);
             values[l] = arena.allocate(bytes, 64);

@@ -35,25 +35,13 @@ final class VectorKernels {
     /** L bf16 values: the same lane count as S, half the bits. */
     private static final VectorSpecies<Short> HALF = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
     private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, S.vectorShape());
-    /** L int8 values (Q8_0 quants). */
+    /**
+     * L int8 values (GGUF quants, fp8 cache entries), or 8 where L = 4 (the smallest byte vector is 64 bits):
+     * there each load also reads the 4 bytes after the ones it uses, which is why quantized matrices and the
+     * KV cache keep {@link LlamaWeights.Matrix#READ_PAST} readable bytes after their data.
+     */
     private static final VectorSpecies<Byte> BYTES = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, S.vectorBitSize() / 4)));
 
-    /**
-     * Whether the kernels can read int8 data (GGUF quantized blocks, an fp8 KV cache) L bytes at a time. With
-     * 128-bit vectors (L = 4, e.g. NEON) a byte vector holds 8 and the loads would run past a block's end, so
-     * those formats are refused there (see {@link #requireByteKernels}); f32, f16 and bf16 run everywhere.
-     */
-    static boolean byteKernelsSupported() {
-        return BYTES.length() == L;
-    }
-
-    /** Throws a clear error where {@link #byteKernelsSupported} is false. */
-    static void requireByteKernels(String what) {
-        if (!byteKernelsSupported()) {
-            throw new IllegalArgumentException(what + " needs vectors of at least 256 bits on the cpu backend, and this JVM's are "
-                    + S.vectorBitSize() + "-bit (e.g. NEON): use f32, f16 or bf16 weights and --kv-cache-dtype auto or bfloat16");
-        }
-    }
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     /*
      * Half (and e5m2, the top byte of a half) to float in three vector ops, exact for finite values: the

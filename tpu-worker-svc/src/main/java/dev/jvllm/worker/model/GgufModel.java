@@ -220,7 +220,7 @@ final class GgufModel {
             case Q5_1 -> WeightType.Q5_1;
             case Q5_K -> WeightType.Q5_K;
         };
-        return new LlamaWeights.Matrix(t.data(), type, (int) rows, (int) cols);
+        return new LlamaWeights.Matrix(g.dataAndFollowingBytes(t, LlamaWeights.Matrix.READ_PAST), type, (int) rows, (int) cols);
     }
 
     private static MemorySegment vector(GgufFile g, String name, long n, Arena arena) {

@@ -24,6 +24,22 @@ public final class LlamaWeights implements AutoCloseable {
      * f32, or bf16/f16 (half the memory traffic; kernels widen it exactly to f32 in registers).
      */
     public record Matrix(MemorySegment data, WeightType type, int rows, int cols) {
+        /**
+         * Bytes past a block-quantized matrix's last row that the cpu kernels may read: with 128-bit vectors
+         * (4 float lanes, e.g. NEON) the smallest byte vector holds 8, so int8 data is loaded 8 bytes at a time
+         * for 4 lanes. Loaders pass the bytes that follow a tensor in its file; a segment that ends sooner is
+         * copied into one that does not.
+         */
+        public static final long READ_PAST = Math.max(0, 8 - jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length());
+
+        public Matrix {
+            if (type.blockQuantized() && data.byteSize() < (long) rows * type.rowBytes(cols) + READ_PAST) {
+                MemorySegment padded = Arena.ofAuto().allocate((long) rows * type.rowBytes(cols) + READ_PAST, 64);
+                MemorySegment.copy(data, 0, padded, 0, Math.min(data.byteSize(), padded.byteSize()));
+                data = padded;
+            }
+        }
+
         public boolean bf16() {
             return type == WeightType.BF16;
         }

@@ -573,7 +573,7 @@ class VectorKernelsTest {
         int n = 256, bs = 16;
         try (Arena arena = Arena.ofConfined()) {
             // Values: n positions of one dimension; keys: one dimension over n slots (transposed layout).
-            MemorySegment cache = arena.allocate(n, 64);
+            MemorySegment cache = arena.allocate(n + LlamaWeights.Matrix.READ_PAST, 64);   // as PagedKvCache: kernels may read past the last entry
             for (int b = 0; b < n; b++) {
                 cache.set(ValueLayout.JAVA_BYTE, b, (byte) b);
             }
