@@ -358,7 +358,7 @@ public final class CpuModelRunner {
                 for (int b = a.lo[0] / bs; b <= lastBlock; b++) {
                     long keyOff = cache.keyBlockOffset(table[b]) + keyHeadOff;
                     long valueOff = (long) table[b] * bs * rowBytes + valueHeadOff;
-                    if (rows == 1 || kvType != KvCacheDtype.F32) {
+                    if (rows == 1) {
                         for (int r = 0; r < rows; r++) {
                             VectorKernels.blockScores(kc, keyOff, bs, q, a.qOff[r], hd, scale, scores, kvType);
                             if (softmaxStep(a, r, scores, 0, b * bs, bs)) {
@@ -368,7 +368,7 @@ public final class CpuModelRunner {
                         }
                         continue;
                     }
-                    VectorKernels.blockScores4(kc, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores);
+                    VectorKernels.blockScores4(kc, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores, kvType);
                     if (fullBlocks && a.lo[rows - 1] <= b * bs && a.pos[0] >= b * bs + bs - 1) {
                         // Every row sees the whole block: the four rows' softmax step at once.
                         VectorKernels.softmaxFullBlock4(scores, a.max, a.sum, a.correction, a.work);
@@ -378,7 +378,7 @@ public final class CpuModelRunner {
                             }
                         }
                         VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0],
-                                a.pOff[1], a.pOff[2], a.pOff[3], 0, bs - 1, vc, valueOff, rowBytes);
+                                a.pOff[1], a.pOff[2], a.pOff[3], 0, bs - 1, vc, valueOff, rowBytes, kvType);
                         continue;
                     }
                     int first = bs, last = -1;
@@ -398,7 +398,7 @@ public final class CpuModelRunner {
                         java.util.Arrays.fill(scores, r * bs + ownEnd, r * bs + last + 1, 0f);
                     }
                     VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0], a.pOff[1],
-                            a.pOff[2], a.pOff[3], first, last, vc, valueOff, rowBytes);
+                            a.pOff[2], a.pOff[3], first, last, vc, valueOff, rowBytes, kvType);
                 }
                 for (int r = 0; r < rows; r++) {
                     VectorKernels.scale(att, a.qOff[r], hd, 1f / a.sum[r]);

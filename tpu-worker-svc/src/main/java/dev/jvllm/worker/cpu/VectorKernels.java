@@ -284,11 +284,15 @@ final class VectorKernels {
 
     /**
      * {@link #blockScores} of four query rows (q at q0..q3; scores of row r at {@code scores[r * blockSize]})
-     * against one f32 block: each key vector is loaded once for the four rows. Every row's sum runs
+     * against one block: each key vector is loaded (and widened) once for the four rows. Every row's sum runs
      * exactly as in the one-row kernel, so its scores have the same bits whatever rows share the call.
      */
     static void blockScores4(MemorySegment keys, long off, int blockSize, float[] q, int q0, int q1, int q2, int q3,
-                             int headDim, float scale, float[] scores) {
+                             int headDim, float scale, float[] scores, KvCacheDtype dtype) {
+        if (dtype != KvCacheDtype.F32) {
+            blockScores4Narrow(keys, off, blockSize, q, q0, q1, q2, q3, headDim, scale, scores, dtype);
+            return;
+        }
         int upper = S.loopBound(blockSize);
         long dimStride = 4L * blockSize;
         int d4 = headDim & ~3;
@@ -346,12 +350,16 @@ final class VectorKernels {
     }
 
     /**
-     * {@link #accumulateValues} of four rows (out at o0..o3, weights at p0..p3) over one f32 block: each
-     * value vector is loaded once for the four rows. A row's weights outside its own slots must be 0,
+     * {@link #accumulateValues} of four rows (out at o0..o3, weights at p0..p3) over one block: each
+     * value vector is loaded (and widened) once for the four rows. A row's weights outside its own slots must be 0,
      * which leaves its sums as the one-row kernel leaves them.
      */
     static void accumulateValues4(float[] out, int o0, int o1, int o2, int o3, int n, float[] p, int p0, int p1, int p2,
-                                  int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
+                                  int p3, int first, int last, MemorySegment v, long vOff, long vStride, KvCacheDtype dtype) {
+        if (dtype != KvCacheDtype.F32) {
+            accumulateValues4Narrow(out, o0, o1, o2, o3, n, p, p0, p1, p2, p3, first, last, v, vOff, vStride, dtype);
+            return;
+        }
         int upper = S.loopBound(n);
         int i = 0;
         for (; i + 4 * L <= upper; i += 4 * L) {
@@ -501,11 +509,7 @@ final class VectorKernels {
             blockScoresE5m2(keys, off, upper, dimStride, q, qOff, headDim, scale, scores);
         }
         for (int s0 = upper; s0 < blockSize; s0++) {
-            float acc = 0f;
-            for (int d = 0; d < headDim; d++) {
-                acc = Math.fma(kvScalar(keys, off + (long) eb * s0 + d * dimStride, dtype), q[qOff + d], acc);
-            }
-            scores[s0] = acc * scale;
+            scores[s0] = narrowKeyDot(keys, off + (long) eb * s0, dimStride, q, qOff, headDim, dtype) * scale;
         }
     }
 
@@ -581,6 +585,144 @@ final class VectorKernels {
                 acc = x.fma(FloatVector.broadcast(S, p[j]), acc);
             }
             acc.intoArray(out, off + i);
+        }
+    }
+
+    /** {@link #blockScores4} over a bf16 or fp8 e5m2 cache: each row's sum runs as in {@link #blockScoresNarrow}. */
+    private static void blockScores4Narrow(MemorySegment keys, long off, int blockSize, float[] q, int q0, int q1, int q2, int q3,
+                                           int headDim, float scale, float[] scores, KvCacheDtype dtype) {
+        int eb = dtype.bytesPerElement();
+        int upper = S.loopBound(blockSize);
+        long dimStride = (long) eb * blockSize;
+        if (dtype == KvCacheDtype.BF16) {
+            blockScores4Bf16(keys, off, upper, dimStride, q, q0, q1, q2, q3, headDim, scale, scores, blockSize);
+        } else {
+            blockScores4E5m2(keys, off, upper, dimStride, q, q0, q1, q2, q3, headDim, scale, scores, blockSize);
+        }
+        for (int s0 = upper; s0 < blockSize; s0++) {
+            long slot = off + (long) eb * s0;
+            scores[s0] = narrowKeyDot(keys, slot, dimStride, q, q0, headDim, dtype) * scale;
+            scores[blockSize + s0] = narrowKeyDot(keys, slot, dimStride, q, q1, headDim, dtype) * scale;
+            scores[2 * blockSize + s0] = narrowKeyDot(keys, slot, dimStride, q, q2, headDim, dtype) * scale;
+            scores[3 * blockSize + s0] = narrowKeyDot(keys, slot, dimStride, q, q3, headDim, dtype) * scale;
+        }
+    }
+
+    /** One slot's key . q over a narrow cache, scalar: the slots past the last full vector of a block. */
+    private static float narrowKeyDot(MemorySegment keys, long slot, long dimStride, float[] q, int qOff, int headDim, KvCacheDtype dtype) {
+        float acc = 0f;
+        for (int d = 0; d < headDim; d++) {
+            acc = Math.fma(kvScalar(keys, slot + d * dimStride, dtype), q[qOff + d], acc);
+        }
+        return acc;
+    }
+
+    private static void blockScores4Bf16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int q0, int q1, int q2,
+                                         int q3, int headDim, float scale, float[] scores, int blockSize) {
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
+            long base = off + 2L * s0;
+            for (int d = 0; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a = k.fma(FloatVector.broadcast(S, q[q0 + d]), a);
+                b = k.fma(FloatVector.broadcast(S, q[q1 + d]), b);
+                c = k.fma(FloatVector.broadcast(S, q[q2 + d]), c);
+                e = k.fma(FloatVector.broadcast(S, q[q3 + d]), e);
+            }
+            a.mul(scale).intoArray(scores, s0);
+            b.mul(scale).intoArray(scores, blockSize + s0);
+            c.mul(scale).intoArray(scores, 2 * blockSize + s0);
+            e.mul(scale).intoArray(scores, 3 * blockSize + s0);
+        }
+    }
+
+    private static void blockScores4E5m2(MemorySegment keys, long off, int upper, long dimStride, float[] q, int q0, int q1, int q2,
+                                         int q3, int headDim, float scale, float[] scores, int blockSize) {
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
+            long base = off + s0;
+            for (int d = 0; d < headDim; d++) {
+                FloatVector k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0)).lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
+                a = k.fma(FloatVector.broadcast(S, q[q0 + d]), a);
+                b = k.fma(FloatVector.broadcast(S, q[q1 + d]), b);
+                c = k.fma(FloatVector.broadcast(S, q[q2 + d]), c);
+                e = k.fma(FloatVector.broadcast(S, q[q3 + d]), e);
+            }
+            a.mul(scale).intoArray(scores, s0);
+            b.mul(scale).intoArray(scores, blockSize + s0);
+            c.mul(scale).intoArray(scores, 2 * blockSize + s0);
+            e.mul(scale).intoArray(scores, 3 * blockSize + s0);
+        }
+    }
+
+    /** {@link #accumulateValues4} over a bf16 or fp8 e5m2 cache: each row's sums run as in {@link #accumulateValuesNarrow}. */
+    private static void accumulateValues4Narrow(float[] out, int o0, int o1, int o2, int o3, int n, float[] p, int p0, int p1, int p2,
+                                                int p3, int first, int last, MemorySegment v, long vOff, long vStride, KvCacheDtype dtype) {
+        int eb = dtype.bytesPerElement();
+        int upper = S.loopBound(n);
+        if (dtype == KvCacheDtype.BF16) {
+            accumulateValues4Bf16(out, o0, o1, o2, o3, upper, p, p0, p1, p2, p3, first, last, v, vOff, vStride);
+        } else {
+            accumulateValues4E5m2(out, o0, o1, o2, o3, upper, p, p0, p1, p2, p3, first, last, v, vOff, vStride);
+        }
+        for (int i = upper; i < n; i++) {
+            // All four loaded before any is stored: rows may repeat (a group of fewer than 4).
+            float a = out[o0 + i], b = out[o1 + i], c = out[o2 + i], e = out[o3 + i];
+            for (int j = first; j <= last; j++) {
+                float vj = kvScalar(v, vOff + j * vStride + (long) eb * i, dtype);
+                a = Math.fma(vj, p[p0 + j], a);
+                b = Math.fma(vj, p[p1 + j], b);
+                c = Math.fma(vj, p[p2 + j], c);
+                e = Math.fma(vj, p[p3 + j], e);
+            }
+            out[o0 + i] = a;
+            out[o1 + i] = b;
+            out[o2 + i] = c;
+            out[o3 + i] = e;
+        }
+    }
+
+    private static void accumulateValues4Bf16(float[] out, int o0, int o1, int o2, int o3, int upper, float[] p, int p0, int p1,
+                                              int p2, int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
+        for (int i = 0; i < upper; i += L) {
+            FloatVector a = FloatVector.fromArray(S, out, o0 + i), b = FloatVector.fromArray(S, out, o1 + i);
+            FloatVector c = FloatVector.fromArray(S, out, o2 + i), e = FloatVector.fromArray(S, out, o3 + i);
+            for (int j = first; j <= last; j++) {
+                FloatVector x = ((IntVector) ShortVector.fromMemorySegment(HALF, v, vOff + j * vStride + 2L * i, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a = x.fma(FloatVector.broadcast(S, p[p0 + j]), a);
+                b = x.fma(FloatVector.broadcast(S, p[p1 + j]), b);
+                c = x.fma(FloatVector.broadcast(S, p[p2 + j]), c);
+                e = x.fma(FloatVector.broadcast(S, p[p3 + j]), e);
+            }
+            a.intoArray(out, o0 + i);
+            b.intoArray(out, o1 + i);
+            c.intoArray(out, o2 + i);
+            e.intoArray(out, o3 + i);
+        }
+    }
+
+    private static void accumulateValues4E5m2(float[] out, int o0, int o1, int o2, int o3, int upper, float[] p, int p0, int p1,
+                                              int p2, int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
+        for (int i = 0; i < upper; i += L) {
+            FloatVector a = FloatVector.fromArray(S, out, o0 + i), b = FloatVector.fromArray(S, out, o1 + i);
+            FloatVector c = FloatVector.fromArray(S, out, o2 + i), e = FloatVector.fromArray(S, out, o3 + i);
+            for (int j = first; j <= last; j++) {
+                FloatVector x = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, vOff + j * vStride + i, LE)
+                        .convertShape(VectorOperators.B2I, INTS, 0)).lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
+                a = x.fma(FloatVector.broadcast(S, p[p0 + j]), a);
+                b = x.fma(FloatVector.broadcast(S, p[p1 + j]), b);
+                c = x.fma(FloatVector.broadcast(S, p[p2 + j]), c);
+                e = x.fma(FloatVector.broadcast(S, p[p3 + j]), e);
+            }
+            a.intoArray(out, o0 + i);
+            b.intoArray(out, o1 + i);
+            c.intoArray(out, o2 + i);
+            e.intoArray(out, o3 + i);
         }
     }
 
@@ -1898,10 +2040,8 @@ final class VectorKernels {
                 expShiftedSum(e, i & 3, n - 3, maxOf(e, i & 3, n - 3));
                 blockScores(seg, 0, 16, in, 0, n / 2, 0.5f, e, kv);
                 accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
-                if (kv == KvCacheDtype.F32) {
-                    blockScores4(seg, 0, 16, in, 0, 1, 2, 3, n / 2, 0.5f, scores4);
-                    accumulateValues4(in, 0, n, 2 * n, 3 * n, n, e, 0, 1, 2, 3, 0, 3, seg, 0, 4L * n);
-                }
+                blockScores4(seg, 0, 16, in, 0, 1, 2, 3, n / 2, 0.5f, scores4, kv);
+                accumulateValues4(in, 0, n, 2 * n, 3 * n, n, e, 0, 1, 2, 3, 0, 3, seg, 0, 4L * n, kv);
             }
         }
     }

@@ -467,24 +467,34 @@ class VectorKernelsTest {
 
     /** Four query rows at once (repeated rows included, as a group of 3 passes them) give each row the one-row kernels' bits. */
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"8,4", "24,16", "64,16", "80,20", "128,16"})
-    void fourRowAttentionKernelsGiveEachRowTheOneRowBits(int hd, int bs) {
-        int kvHeads = 2, head = 1;
+    @org.junit.jupiter.params.provider.CsvSource({"8,4,F32", "24,16,F32", "64,16,F32", "80,20,F32", "128,16,F32",
+            "8,4,BF16", "64,16,BF16", "80,20,BF16", "24,16,FP8_E5M2", "64,16,FP8_E5M2", "80,20,FP8_E5M2"})
+    void fourRowAttentionKernelsGiveEachRowTheOneRowBits(int hd, int bs, KvCacheDtype dtype) {
+        int kvHeads = 2, head = 1, eb = dtype.bytesPerElement();
         SplittableRandom rng = new SplittableRandom(hd * 31 + bs);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment keys = arena.allocate(4L * bs * kvHeads * hd), values = arena.allocate(4L * bs * kvHeads * hd);
-            for (long i = 0; i < keys.byteSize() / 4; i++) {
-                keys.set(F32, 4 * i, (float) rng.nextDouble(-1, 1));
-                values.set(F32, 4 * i, (float) rng.nextDouble(-1, 1));
+            // As PagedKvCache: READ_PAST bytes after the entries (fp8 loads may read past the last one).
+            long bytes = (long) eb * bs * kvHeads * hd;
+            MemorySegment keys = arena.allocate(bytes + LlamaWeights.Matrix.READ_PAST);
+            MemorySegment values = arena.allocate(bytes + LlamaWeights.Matrix.READ_PAST);
+            for (long i = 0; i < bytes / eb; i++) {
+                for (MemorySegment m : new MemorySegment[] {keys, values}) {
+                    float x = (float) rng.nextDouble(-1, 1);
+                    switch (dtype) {
+                        case F32 -> m.set(F32, 4 * i, x);
+                        case BF16 -> m.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, (short) (Float.floatToRawIntBits(x) >>> 16));
+                        case FP8_E5M2 -> m.set(ValueLayout.JAVA_BYTE, i, (byte) (Float.floatToFloat16(x) >> 8));
+                    }
+                }
             }
             float[] q = new float[4 * hd + 5];
             for (int i = 0; i < q.length; i++) {
                 q[i] = (float) rng.nextDouble(-1, 1);
             }
             int[] qOff = {5, 5 + hd, 5 + 3 * hd, 5 + 3 * hd};   // the last row repeated
-            long keyOff = 4L * head * hd * bs, valueOff = 4L * head * hd, stride = 4L * kvHeads * hd;
+            long keyOff = (long) eb * head * hd * bs, valueOff = (long) eb * head * hd, stride = (long) eb * kvHeads * hd;
             float[] scores4 = new float[4 * bs];
-            VectorKernels.blockScores4(keys, keyOff, bs, q, qOff[0], qOff[1], qOff[2], qOff[3], hd, 0.125f, scores4);
+            VectorKernels.blockScores4(keys, keyOff, bs, q, qOff[0], qOff[1], qOff[2], qOff[3], hd, 0.125f, scores4, dtype);
             float[] out4 = new float[4 * hd + 2], out1 = new float[4 * hd + 2];
             for (int i = 0; i < out4.length; i++) {
                 out4[i] = out1[i] = (float) rng.nextDouble(-1, 1);
@@ -492,17 +502,16 @@ class VectorKernelsTest {
             int first = 1, last = bs - 2;
             for (int r = 0; r < 3; r++) {
                 float[] scores = new float[bs];
-                VectorKernels.blockScores(keys, keyOff, bs, q, qOff[r], hd, 0.125f, scores, KvCacheDtype.F32);
+                VectorKernels.blockScores(keys, keyOff, bs, q, qOff[r], hd, 0.125f, scores, dtype);
                 assertArrayEquals(scores, Arrays.copyOfRange(scores4, r * bs, (r + 1) * bs), "scores of row " + r);
                 // Row r's own slots are [first + r, last]; its weights outside them are 0 in the four-row call.
                 for (int j = 0; j < bs; j++) {
                     scores4[r * bs + j] = j < first + r ? 0f : scores[j];
                 }
-                VectorKernels.accumulateValues(out1, 2 + (qOff[r] - 5), hd, scores, first + r, last, values, valueOff, stride,
-                        KvCacheDtype.F32);
+                VectorKernels.accumulateValues(out1, 2 + (qOff[r] - 5), hd, scores, first + r, last, values, valueOff, stride, dtype);
             }
             VectorKernels.accumulateValues4(out4, 2, 2 + hd, 2 + 3 * hd, 2 + 3 * hd, hd, scores4, 0, bs, 2 * bs, 2 * bs,
-                    first, last, values, valueOff, stride);
+                    first, last, values, valueOff, stride, dtype);
             assertArrayEquals(out1, out4);
         }
     }
