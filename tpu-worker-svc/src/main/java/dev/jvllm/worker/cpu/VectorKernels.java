@@ -93,16 +93,19 @@ final class VectorKernels {
     // trees in one add. Four levels reduce 16 accumulators to one vector holding all 16 totals, with
     // exactly the additions of sumLanes/treeSum (so bits match the single-accumulator paths).
     private static final boolean COMBINED_REDUCTION = L == 16;
-    /** Rotations by -L/2, -L/4, ... lanes. */
-    private static final VectorShuffle<Float>[] ROTR = rotations(-1);
     /** Lanes whose index divided by L/2, L/4, ... is odd. */
     private static final VectorMask<Float>[] LANES = oddBlocks();
+    /**
+     * Lane i from lane i ^ (L/2), i ^ (L/4), ...: neighbouring blocks of L/2, L/4, ... lanes swapped. One level
+     * of two trees is then two blends, one shuffle and an add ({@link #combine}): {@code a.blend(b, LANESk)}
+     * holds each lane's own element and {@code b.blend(a, LANESk).rearrange(SWAPk)} its partner. (Rotating
+     * both instead took a second shuffle per level; the 4x4 tile's reduction is ~15% of it at K = 576.)
+     */
+    private static final VectorShuffle<Float>[] SWAP = swaps();
     // The same shuffles and masks as constants of their own: C2 folds a static final vector operand
     // into the instruction, while an array element is reloaded and type-checked at every use.
     // (Used only where COMBINED_REDUCTION holds, i.e. L = 16: four levels; null otherwise.)
-    private static final VectorShuffle<Float> ROTR0 = level(ROTR, 0), ROTR1 = level(ROTR, 1), ROTR2 = level(ROTR, 2), ROTR3 = level(ROTR, 3);
-    private static final VectorShuffle<Float> HALVING0 = level(HALVING, 0), HALVING1 = level(HALVING, 1), HALVING2 = level(HALVING, 2),
-            HALVING3 = level(HALVING, 3);
+    private static final VectorShuffle<Float> SWAP0 = level(SWAP, 0), SWAP1 = level(SWAP, 1), SWAP2 = level(SWAP, 2), SWAP3 = level(SWAP, 3);
     private static final VectorMask<Float> LANES0 = level(LANES, 0), LANES1 = level(LANES, 1), LANES2 = level(LANES, 2), LANES3 = level(LANES, 3);
 
     private static <T> T level(T[] levels, int k) {
@@ -137,11 +140,12 @@ final class VectorKernels {
     }
 
     @SuppressWarnings("unchecked")
-    private static VectorShuffle<Float>[] rotations(int sign) {
+    private static VectorShuffle<Float>[] swaps() {
         int steps = Integer.numberOfTrailingZeros(L);
         VectorShuffle<Float>[] s = new VectorShuffle[steps];
         for (int i = 0, step = L / 2; i < steps; i++, step /= 2) {
-            s[i] = VectorShuffle.iota(S, sign > 0 ? step : L - step, 1, true);
+            int blockSize = step;
+            s[i] = VectorShuffle.fromOp(S, lane -> lane ^ blockSize);
         }
         return s;
     }
@@ -161,7 +165,7 @@ final class VectorKernels {
     }
 
     private static FloatVector combine(FloatVector a, FloatVector b, int k) {
-        return a.blend(b.rearrange(ROTR[k]), LANES[k]).add(a.rearrange(HALVING[k]).blend(b, LANES[k]));
+        return a.blend(b, LANES[k]).add(b.blend(a, LANES[k]).rearrange(SWAP[k]));
     }
 
     /** Runs the combined reduction on marker accumulators (all lanes = j + 1) to see where each total lands. */
@@ -1065,21 +1069,21 @@ final class VectorKernels {
             a33 = w.fma(v3, a33);
         }
         if (COMBINED_REDUCTION) {
-            FloatVector u0 = a00.blend(a01.rearrange(ROTR0), LANES0).add(a00.rearrange(HALVING0).blend(a01, LANES0));
-            FloatVector u1 = a02.blend(a03.rearrange(ROTR0), LANES0).add(a02.rearrange(HALVING0).blend(a03, LANES0));
-            FloatVector u2 = a10.blend(a11.rearrange(ROTR0), LANES0).add(a10.rearrange(HALVING0).blend(a11, LANES0));
-            FloatVector u3 = a12.blend(a13.rearrange(ROTR0), LANES0).add(a12.rearrange(HALVING0).blend(a13, LANES0));
-            FloatVector u4 = a20.blend(a21.rearrange(ROTR0), LANES0).add(a20.rearrange(HALVING0).blend(a21, LANES0));
-            FloatVector u5 = a22.blend(a23.rearrange(ROTR0), LANES0).add(a22.rearrange(HALVING0).blend(a23, LANES0));
-            FloatVector u6 = a30.blend(a31.rearrange(ROTR0), LANES0).add(a30.rearrange(HALVING0).blend(a31, LANES0));
-            FloatVector u7 = a32.blend(a33.rearrange(ROTR0), LANES0).add(a32.rearrange(HALVING0).blend(a33, LANES0));
-            FloatVector v0 = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
-            FloatVector v1 = u2.blend(u3.rearrange(ROTR1), LANES1).add(u2.rearrange(HALVING1).blend(u3, LANES1));
-            FloatVector v2 = u4.blend(u5.rearrange(ROTR1), LANES1).add(u4.rearrange(HALVING1).blend(u5, LANES1));
-            FloatVector v3 = u6.blend(u7.rearrange(ROTR1), LANES1).add(u6.rearrange(HALVING1).blend(u7, LANES1));
-            FloatVector h0 = v0.blend(v1.rearrange(ROTR2), LANES2).add(v0.rearrange(HALVING2).blend(v1, LANES2));
-            FloatVector h1 = v2.blend(v3.rearrange(ROTR2), LANES2).add(v2.rearrange(HALVING2).blend(v3, LANES2));
-            FloatVector r = h0.blend(h1.rearrange(ROTR3), LANES3).add(h0.rearrange(HALVING3).blend(h1, LANES3));
+            FloatVector u0 = a00.blend(a01, LANES0).add(a01.blend(a00, LANES0).rearrange(SWAP0));
+            FloatVector u1 = a02.blend(a03, LANES0).add(a03.blend(a02, LANES0).rearrange(SWAP0));
+            FloatVector u2 = a10.blend(a11, LANES0).add(a11.blend(a10, LANES0).rearrange(SWAP0));
+            FloatVector u3 = a12.blend(a13, LANES0).add(a13.blend(a12, LANES0).rearrange(SWAP0));
+            FloatVector u4 = a20.blend(a21, LANES0).add(a21.blend(a20, LANES0).rearrange(SWAP0));
+            FloatVector u5 = a22.blend(a23, LANES0).add(a23.blend(a22, LANES0).rearrange(SWAP0));
+            FloatVector u6 = a30.blend(a31, LANES0).add(a31.blend(a30, LANES0).rearrange(SWAP0));
+            FloatVector u7 = a32.blend(a33, LANES0).add(a33.blend(a32, LANES0).rearrange(SWAP0));
+            FloatVector v0 = u0.blend(u1, LANES1).add(u1.blend(u0, LANES1).rearrange(SWAP1));
+            FloatVector v1 = u2.blend(u3, LANES1).add(u3.blend(u2, LANES1).rearrange(SWAP1));
+            FloatVector v2 = u4.blend(u5, LANES1).add(u5.blend(u4, LANES1).rearrange(SWAP1));
+            FloatVector v3 = u6.blend(u7, LANES1).add(u7.blend(u6, LANES1).rearrange(SWAP1));
+            FloatVector h0 = v0.blend(v1, LANES2).add(v1.blend(v0, LANES2).rearrange(SWAP2));
+            FloatVector h1 = v2.blend(v3, LANES2).add(v3.blend(v2, LANES2).rearrange(SWAP2));
+            FloatVector r = h0.blend(h1, LANES3).add(h1.blend(h0, LANES3).rearrange(SWAP3));
             if (upper == cols) {
                 // Token k's four row totals to lanes 4k..4k+3, then one 4-float store per token.
                 FloatVector byToken = r.rearrange(TOKEN_MAJOR_16);
@@ -1838,11 +1842,11 @@ final class VectorKernels {
         FloatVector a1 = n > 1 ? FloatVector.fromArray(S, a, off + L) : zero;
         FloatVector a2 = n > 2 ? FloatVector.fromArray(S, a, off + 2 * L) : zero;
         FloatVector a3 = n > 3 ? FloatVector.fromArray(S, a, off + 3 * L) : zero;
-        FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
-        FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
-        FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
-        FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
-        h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3)).intoArray(dst, dstOff);
+        FloatVector u0 = a0.blend(a1, LANES0).add(a1.blend(a0, LANES0).rearrange(SWAP0));
+        FloatVector u1 = a2.blend(a3, LANES0).add(a3.blend(a2, LANES0).rearrange(SWAP0));
+        FloatVector v = u0.blend(u1, LANES1).add(u1.blend(u0, LANES1).rearrange(SWAP1));
+        FloatVector h = v.blend(zero, LANES2).add(zero.blend(v, LANES2).rearrange(SWAP2));
+        h.blend(zero, LANES3).add(zero.blend(h, LANES3).rearrange(SWAP3)).intoArray(dst, dstOff);
     }
 
     /**
@@ -1861,11 +1865,11 @@ final class VectorKernels {
             FloatVector a0 = FloatVector.fromArray(S, acc, base), a1 = FloatVector.fromArray(S, acc, base + L);
             FloatVector a2 = FloatVector.fromArray(S, acc, base + 2 * L), a3 = FloatVector.fromArray(S, acc, base + 3 * L);
             FloatVector zero = FloatVector.zero(S);
-            FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
-            FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
-            FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
-            FloatVector h = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
-            FloatVector totals = h.blend(zero.rearrange(ROTR3), LANES3).add(h.rearrange(HALVING3).blend(zero, LANES3));
+            FloatVector u0 = a0.blend(a1, LANES0).add(a1.blend(a0, LANES0).rearrange(SWAP0));
+            FloatVector u1 = a2.blend(a3, LANES0).add(a3.blend(a2, LANES0).rearrange(SWAP0));
+            FloatVector v = u0.blend(u1, LANES1).add(u1.blend(u0, LANES1).rearrange(SWAP1));
+            FloatVector h = v.blend(zero, LANES2).add(zero.blend(v, LANES2).rearrange(SWAP2));
+            FloatVector totals = h.blend(zero, LANES3).add(zero.blend(h, LANES3).rearrange(SWAP3));
             ((FloatVector) totals.rearrange(FIRST_FOUR).reinterpretShape(QUARTER, 0))
                     .add(FloatVector.fromArray(QUARTER, acc, base + 4 * L)).intoArray(out, outOff);
             return;
@@ -1904,12 +1908,12 @@ final class VectorKernels {
             a3 = FloatVector.fromArray(S, wf, wOff + 3 * cols + i).fma(v, a3);
         }
         if (COMBINED_REDUCTION) {
-            FloatVector u0 = a0.blend(a1.rearrange(ROTR0), LANES0).add(a0.rearrange(HALVING0).blend(a1, LANES0));
-            FloatVector u1 = a2.blend(a3.rearrange(ROTR0), LANES0).add(a2.rearrange(HALVING0).blend(a3, LANES0));
-            FloatVector v = u0.blend(u1.rearrange(ROTR1), LANES1).add(u0.rearrange(HALVING1).blend(u1, LANES1));
+            FloatVector u0 = a0.blend(a1, LANES0).add(a1.blend(a0, LANES0).rearrange(SWAP0));
+            FloatVector u1 = a2.blend(a3, LANES0).add(a3.blend(a2, LANES0).rearrange(SWAP0));
+            FloatVector v = u0.blend(u1, LANES1).add(u1.blend(u0, LANES1).rearrange(SWAP1));
             FloatVector zero = FloatVector.zero(S);
-            FloatVector w = v.blend(zero.rearrange(ROTR2), LANES2).add(v.rearrange(HALVING2).blend(zero, LANES2));
-            FloatVector r = w.blend(zero.rearrange(ROTR3), LANES3).add(w.rearrange(HALVING3).blend(zero, LANES3));
+            FloatVector w = v.blend(zero, LANES2).add(zero.blend(v, LANES2).rearrange(SWAP2));
+            FloatVector r = w.blend(zero, LANES3).add(zero.blend(w, LANES3).rearrange(SWAP3));
             r.intoArray(acc, 0);
             for (int j = 0; j < 4; j++) {
                 out[t * rows + r0 + j] = acc[LANE_OF_4[j]] + (upper == cols ? 0f : tail(wf, wOff + j * cols, in, x0, upper, cols));
