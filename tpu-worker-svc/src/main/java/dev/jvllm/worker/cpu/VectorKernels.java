@@ -99,7 +99,7 @@ final class VectorKernels {
      * Lane i from lane i ^ (L/2), i ^ (L/4), ...: neighbouring blocks of L/2, L/4, ... lanes swapped. One level
      * of two trees is then two blends, one shuffle and an add ({@link #combine}): {@code a.blend(b, LANESk)}
      * holds each lane's own element and {@code b.blend(a, LANESk).rearrange(SWAPk)} its partner. (Rotating
-     * both instead took a second shuffle per level; the 4x4 tile's reduction is ~15% of it at K = 576.)
+     * both took a second shuffle per level, in a reduction that was ~15% of a 4x4 tile's time at K = 576.)
      */
     private static final VectorShuffle<Float>[] SWAP = swaps();
     // The same shuffles and masks as constants of their own: C2 folds a static final vector operand
