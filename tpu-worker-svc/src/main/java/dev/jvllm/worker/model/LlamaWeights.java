@@ -33,10 +33,9 @@ public final class LlamaWeights implements AutoCloseable {
         public static final long READ_PAST = Math.max(0, 8 - jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length());
 
         public Matrix {
-            if (type.blockQuantized() && data.byteSize() < (long) rows * type.rowBytes(cols) + READ_PAST) {
-                MemorySegment padded = Arena.ofAuto().allocate((long) rows * type.rowBytes(cols) + READ_PAST, 64);
-                MemorySegment.copy(data, 0, padded, 0, Math.min(data.byteSize(), padded.byteSize()));
-                data = padded;
+            long readable = (long) rows * type.rowBytes(cols) + READ_PAST;
+            if (type.blockQuantized() && data.byteSize() < readable) {
+                data = Arena.ofAuto().allocate(readable, 64).copyFrom(data);
             }
         }
 
