@@ -1170,6 +1170,16 @@ final class VectorKernels {
         }
     }
 
+    /**
+     * Row groups p and p + pairs of m, for p in [pFrom, pTo), read together as {@link #dotRows} reads its two
+     * halves: a caller can hand out pairs in small chunks and keep each thread's two streams far apart.
+     */
+    static void dotRowGroupPairs(LlamaWeights.Matrix m, int pFrom, int pTo, int pairs, float[] in, int T, float[] out, float[] acc) {
+        for (int p = pFrom; p < pTo; p++) {
+            rowGroupPair(m, 4 * p, 4 * (p + pairs), 4, in, T, out, acc, true);
+        }
+    }
+
     /** Rows a0.. and b0.. (n of each, n <= 4) for all T tokens, read together; b's sums are kept when {@code keepB}. */
     private static void rowGroupPair(LlamaWeights.Matrix m, int a0, int b0, int n, float[] in, int T, float[] out, float[] acc,
                                      boolean keepB) {
