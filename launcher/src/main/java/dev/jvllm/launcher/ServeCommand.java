@@ -87,7 +87,7 @@ public final class ServeCommand implements Callable<Integer> {
     String loadFormat;
 
     @Option(names = "--kv-cache-dtype", defaultValue = "auto",
-            description = "KV cache element type: auto, bfloat16 or fp8_e5m2 (default: ${DEFAULT-VALUE}).")
+            description = "KV cache element type: auto (the model's own type; float16 for quantized GGUF weights), float32, bfloat16, float16 or fp8_e5m2 (default: ${DEFAULT-VALUE}).")
     String kvCacheDtype;
 
     @Option(names = "--device", defaultValue = "cpu",

@@ -10,6 +10,7 @@ import dev.jvllm.proto.StepResponse;
 import dev.jvllm.proto.TokenLogprobs;
 import dev.jvllm.proto.WorkerInfo;
 import dev.jvllm.worker.cpu.ComputePool;
+import dev.jvllm.worker.cpu.KvCacheDtype;
 import dev.jvllm.worker.cpu.CpuModelRunner;
 import dev.jvllm.worker.cpu.PagedKvCache;
 import dev.jvllm.worker.cpu.StepInput;
@@ -43,6 +44,7 @@ public final class CpuWorkerBackend implements ModelBackend {
     private final Sampler sampler;
     private final WorkerInfo info;
 
+    private final KvCacheDtype kvType;
     private PagedKvCache cache;
     private final Map<Long, SequenceState> sequences = new HashMap<>();
     private final Map<Long, float[]> pendingPromptLogits = new HashMap<>();
@@ -62,7 +64,8 @@ public final class CpuWorkerBackend implements ModelBackend {
         this.pool = new ComputePool(threads, System.getenv("VLLM_CPU_OMP_THREADS_BIND"));
         this.runner = new CpuModelRunner(weights, pool, maxModelLen);
         this.sampler = new Sampler(config.vocabSize(), options.seed());
-        this.info = describe(options, config, maxModelLen);
+        this.kvType = KvCacheDtype.resolve(options.kvCacheDtype(), weights.layer(0).wq().type());
+        this.info = describe(options, config, maxModelLen, kvType);
     }
 
     /** Loads the model (memory-mapped) and prepares the compute threads; the KV cache waits for InitCache. */
@@ -87,7 +90,8 @@ public final class CpuWorkerBackend implements ModelBackend {
         return LlamaWeights.load(options.modelDir());
     }
 
-    private static WorkerInfo describe(WorkerOptions options, dev.jvllm.worker.model.ModelConfig c, int maxModelLen) {
+    private static WorkerInfo describe(WorkerOptions options, dev.jvllm.worker.model.ModelConfig c, int maxModelLen,
+                                       KvCacheDtype kvType) {
         return WorkerInfo.newBuilder()
                 .setModel(options.modelDir().toString())
                 .setConfig(ModelConfig.newBuilder()
@@ -98,7 +102,7 @@ public final class CpuWorkerBackend implements ModelBackend {
                 .addAllEosTokenIds(c.eosTokenIds())
                 .setBackend("cpu")
                 .setMaxModelLen(maxModelLen)
-                .setKvBytesPerBlockToken(PagedKvCache.bytesPerToken(c.numLayers(), c.kvDim(), options.kvCacheType()))
+                .setKvBytesPerBlockToken(PagedKvCache.bytesPerToken(c.numLayers(), c.kvDim(), kvType))
                 .build();
     }
 
@@ -109,7 +113,7 @@ public final class CpuWorkerBackend implements ModelBackend {
 
     @Override
     public InitCacheResponse initCache(int blockSize, int requestedBlocks) {
-        long bytesPerBlock = PagedKvCache.bytesPerToken(config.numLayers(), config.kvDim(), options.kvCacheType()) * blockSize;
+        long bytesPerBlock = PagedKvCache.bytesPerToken(config.numLayers(), config.kvDim(), kvType) * blockSize;
         long blocksPerSeq = (maxModelLen + blockSize - 1) / blockSize;
         int numBlocks = requestedBlocks;
         if (numBlocks == 0) {
@@ -128,7 +132,7 @@ public final class CpuWorkerBackend implements ModelBackend {
                 cache = null;
             }
             try {
-                cache = new PagedKvCache(config.numLayers(), numBlocks, blockSize, config.kvDim(), options.kvCacheType());
+                cache = new PagedKvCache(config.numLayers(), numBlocks, blockSize, config.kvDim(), kvType);
             } catch (RuntimeException | OutOfMemoryError e) {
                 throw Status.RESOURCE_EXHAUSTED.withDescription("cannot allocate the KV cache: " + e)
                         .withCause(e).asRuntimeException();

@@ -24,7 +24,7 @@ import java.util.Optional;
  * @param maxNumSeqs       --max-num-seqs: largest sequence bucket the pjrt backends compile; 0: 64
  * @param loadFormat       --load-format: auto (safetensors directory or a .gguf file) or dummy (random weights
  *                         from config.json alone, as vLLM)
- * @param kvCacheDtype     --kv-cache-dtype: auto (float32 on cpu), bfloat16 or fp8_e5m2
+ * @param kvCacheDtype     --kv-cache-dtype: auto (the model's own type; f16 for quantized models), float32, bfloat16, float16 or fp8_e5m2
  */
 public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceGiB, int threads, long seed,
                             String dtype, String device, Path compileCacheDir, int maxNumBatchedTokens, int maxNumSeqs,
@@ -69,11 +69,6 @@ public record WorkerOptions(Path modelDir, int maxModelLen, double kvCacheSpaceG
         }
         kvCacheDtype = kvCacheDtype == null ? "auto" : kvCacheDtype;
         KvCacheDtype.parse(kvCacheDtype);
-    }
-
-    /** The KV cache element type the cpu backend stores. */
-    public KvCacheDtype kvCacheType() {
-        return KvCacheDtype.parse(kvCacheDtype);
     }
 
     /** The cpu backend with the default compile cache and bucket limits (the launcher's original constructor). */

@@ -34,7 +34,7 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 5, time = 1)
 @State(Scope.Thread)
 public class AttentionBenchmark {
-    @Param({"F32", "BF16", "FP8_E5M2"})
+    @Param({"F32", "BF16", "F16", "FP8_E5M2"})
     public KvCacheDtype kvDtype;
     @Param("1024")
     public int context;
@@ -89,6 +89,7 @@ public class AttentionBenchmark {
             switch (kvDtype) {
                 case F32 -> m.set(dev.jvllm.worker.model.LlamaWeights.F32, 4 * i, v);
                 case BF16 -> m.set(half, 2 * i, KvCacheDtype.toBf16(v));
+                case F16 -> m.set(half, 2 * i, KvCacheDtype.toF16(v));
                 case FP8_E5M2 -> m.set(ValueLayout.JAVA_BYTE, i, KvCacheDtype.toE5m2(v));
             }
         }

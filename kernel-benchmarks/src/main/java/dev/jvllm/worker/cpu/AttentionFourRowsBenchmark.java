@@ -38,7 +38,7 @@ public class AttentionFourRowsBenchmark {
     public int headDim;
     @Param("3")
     public int kvHeads;
-    @Param({"F32", "BF16", "FP8_E5M2"})
+    @Param({"F32", "BF16", "F16", "FP8_E5M2"})
     public KvCacheDtype dtype;
 
     private PagedKvCache cache;

@@ -16,7 +16,7 @@ final class EngineBenchOptions {
     String dtype;
 
     @Option(names = "--kv-cache-dtype", defaultValue = "auto",
-            description = "KV cache storage: auto (float32), bfloat16, fp8_e5m2 (default: ${DEFAULT-VALUE}).")
+            description = "KV cache storage: auto (the model's own type: float32, bfloat16, or float16 for f16 and quantized weights), float32, bfloat16, float16, fp8_e5m2 (default: ${DEFAULT-VALUE}).")
     String kvCacheDtype;
 
     @Option(names = "--threads", defaultValue = "0", description = "Compute threads (default: all cores).")

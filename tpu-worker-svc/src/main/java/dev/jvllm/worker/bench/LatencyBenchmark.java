@@ -77,7 +77,10 @@ public final class LatencyBenchmark {
             int maxLen = o.inputLen() + o.outputLen();
             int blocksPerSeq = (maxLen + o.blockSize() - 1) / o.blockSize();
             try (PagedKvCache cache = new PagedKvCache(c.numLayers(), blocksPerSeq * o.batchSize(), o.blockSize(), c.kvDim(),
-                    KvCacheDtype.parse(o.kvCacheDtype()))) {
+                    KvCacheDtype.resolve(o.kvCacheDtype(), weights.layer(0).wq().type()))) {
+                if (out != null) {
+                    out.printf("KV cache: %s%n", cache.dtype().name().toLowerCase());
+                }
                 CpuModelRunner runner = new CpuModelRunner(weights, pool, maxLen);
                 SplittableRandom rng = new SplittableRandom(o.seed());
                 int total = o.numItersWarmup() + o.numIters();
@@ -223,7 +226,7 @@ public final class LatencyBenchmark {
     /**
      * Command line with vLLM's flag names: --model DIR [--load-format auto|dummy] [--dtype D] [--batch-size 8]
      * [--input-len 32] [--output-len 128] [--num-iters-warmup 10] [--num-iters 30] [--threads 0]
-     * [--threads-bind LIST] [--block-size 16] [--seed 0] [--output-json FILE] [--kv-cache-dtype auto|bfloat16|fp8_e5m2].
+     * [--threads-bind LIST] [--block-size 16] [--seed 0] [--output-json FILE] [--kv-cache-dtype auto|bfloat16|float16|fp8_e5m2].
      */
     public static Options parse(String[] args) {
         Options d = Options.defaults(Path.of("."));

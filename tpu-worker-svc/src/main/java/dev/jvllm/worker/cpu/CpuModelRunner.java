@@ -304,6 +304,12 @@ public final class CpuModelRunner {
                         kc.set(HALF, keyBase + (long) i * bs * 2, KvCacheDtype.toBf16(k[t * kvDim + i]));
                     }
                 }
+                case F16 -> {
+                    for (int i = 0; i < kvDim; i++) {
+                        vc.set(HALF, valueBase + 2L * i, KvCacheDtype.toF16(v[t * kvDim + i]));
+                        kc.set(HALF, keyBase + (long) i * bs * 2, KvCacheDtype.toF16(k[t * kvDim + i]));
+                    }
+                }
                 case FP8_E5M2 -> {
                     for (int i = 0; i < kvDim; i++) {
                         vc.set(ValueLayout.JAVA_BYTE, valueBase + i, KvCacheDtype.toE5m2(v[t * kvDim + i]));

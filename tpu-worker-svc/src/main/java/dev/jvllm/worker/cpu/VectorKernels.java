@@ -492,7 +492,11 @@ final class VectorKernels {
     }
 
     private static float kvScalar(MemorySegment m, long off, KvCacheDtype dtype) {
-        return dtype == KvCacheDtype.BF16 ? KvCacheDtype.fromBf16(m.get(BF16, off)) : KvCacheDtype.fromE5m2(m.get(ValueLayout.JAVA_BYTE, off));
+        return switch (dtype) {
+            case BF16 -> KvCacheDtype.fromBf16(m.get(BF16, off));
+            case F16 -> Float.float16ToFloat(m.get(BF16, off));
+            default -> KvCacheDtype.fromE5m2(m.get(ValueLayout.JAVA_BYTE, off));
+        };
     }
 
     /*
@@ -501,7 +505,7 @@ final class VectorKernels {
      * the Java fallbacks (measured: 5% of a decode step spent there).
      */
 
-    /** {@link #blockScores} over a bf16 or fp8 e5m2 cache: keys widened in registers, one sum over the head dim. */
+    /** {@link #blockScores} over a bf16, f16 or fp8 e5m2 cache: keys widened in registers, one sum over the head dim. */
     private static void blockScoresNarrow(MemorySegment keys, long off, int blockSize, float[] q, int qOff, int headDim,
                                           float scale, float[] scores, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
@@ -509,6 +513,8 @@ final class VectorKernels {
         long dimStride = (long) eb * blockSize;
         if (dtype == KvCacheDtype.BF16) {
             blockScoresBf16(keys, off, upper, dimStride, q, qOff, headDim, scale, scores);
+        } else if (dtype == KvCacheDtype.F16) {
+            blockScoresF16(keys, off, upper, dimStride, q, qOff, headDim, scale, scores);
         } else {
             blockScoresE5m2(keys, off, upper, dimStride, q, qOff, headDim, scale, scores);
         }
@@ -531,6 +537,21 @@ final class VectorKernels {
         }
     }
 
+    private static void blockScoresF16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int qOff, int headDim,
+                                        float scale, float[] scores) {
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector acc = FloatVector.zero(S);
+            long base = off + 2L * s0;
+            for (int d = 0; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
+                acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+            }
+            acc.mul(scale).intoArray(scores, s0);
+        }
+    }
+
     private static void blockScoresE5m2(MemorySegment keys, long off, int upper, long dimStride, float[] q, int qOff, int headDim,
                                         float scale, float[] scores) {
         for (int s0 = 0; s0 < upper; s0 += L) {
@@ -546,13 +567,15 @@ final class VectorKernels {
         }
     }
 
-    /** {@link #accumulateValues} over a bf16 or fp8 e5m2 cache. */
+    /** {@link #accumulateValues} over a bf16, f16 or fp8 e5m2 cache. */
     private static void accumulateValuesNarrow(float[] out, int off, int n, float[] p, int first, int last, MemorySegment v,
                                                long vOff, long vStride, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
         int upper = S.loopBound(n);
         if (dtype == KvCacheDtype.BF16) {
             accumulateValuesBf16(out, off, upper, p, first, last, v, vOff, vStride);
+        } else if (dtype == KvCacheDtype.F16) {
+            accumulateValuesF16(out, off, upper, p, first, last, v, vOff, vStride);
         } else {
             accumulateValuesE5m2(out, off, upper, p, first, last, v, vOff, vStride);
         }
@@ -578,6 +601,20 @@ final class VectorKernels {
         }
     }
 
+    private static void accumulateValuesF16(float[] out, int off, int upper, float[] p, int first, int last, MemorySegment v,
+                                             long vOff, long vStride) {
+        for (int i = 0; i < upper; i += L) {
+            FloatVector acc = FloatVector.fromArray(S, out, off + i);
+            for (int j = first; j <= last; j++) {
+                FloatVector x = ((IntVector) ShortVector.fromMemorySegment(HALF, v, vOff + j * vStride + 2L * i, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
+                acc = x.fma(FloatVector.broadcast(S, p[j]), acc);
+            }
+            acc.intoArray(out, off + i);
+        }
+    }
+
     private static void accumulateValuesE5m2(float[] out, int off, int upper, float[] p, int first, int last, MemorySegment v,
                                              long vOff, long vStride) {
         for (int i = 0; i < upper; i += L) {
@@ -592,7 +629,7 @@ final class VectorKernels {
         }
     }
 
-    /** {@link #blockScores4} over a bf16 or fp8 e5m2 cache: each row's sum runs as in {@link #blockScoresNarrow}. */
+    /** {@link #blockScores4} over a bf16, f16 or fp8 e5m2 cache: each row's sum runs as in {@link #blockScoresNarrow}. */
     private static void blockScores4Narrow(MemorySegment keys, long off, int blockSize, float[] q, int q0, int q1, int q2, int q3,
                                            int headDim, float scale, float[] scores, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
@@ -600,6 +637,8 @@ final class VectorKernels {
         long dimStride = (long) eb * blockSize;
         if (dtype == KvCacheDtype.BF16) {
             blockScores4Bf16(keys, off, upper, dimStride, q, q0, q1, q2, q3, headDim, scale, scores, blockSize);
+        } else if (dtype == KvCacheDtype.F16) {
+            blockScores4F16(keys, off, upper, dimStride, q, q0, q1, q2, q3, headDim, scale, scores, blockSize);
         } else {
             blockScores4E5m2(keys, off, upper, dimStride, q, q0, q1, q2, q3, headDim, scale, scores, blockSize);
         }
@@ -641,6 +680,27 @@ final class VectorKernels {
         }
     }
 
+    private static void blockScores4F16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int q0, int q1, int q2,
+                                         int q3, int headDim, float scale, float[] scores, int blockSize) {
+        for (int s0 = 0; s0 < upper; s0 += L) {
+            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
+            long base = off + 2L * s0;
+            for (int d = 0; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
+                a = k.fma(FloatVector.broadcast(S, q[q0 + d]), a);
+                b = k.fma(FloatVector.broadcast(S, q[q1 + d]), b);
+                c = k.fma(FloatVector.broadcast(S, q[q2 + d]), c);
+                e = k.fma(FloatVector.broadcast(S, q[q3 + d]), e);
+            }
+            a.mul(scale).intoArray(scores, s0);
+            b.mul(scale).intoArray(scores, blockSize + s0);
+            c.mul(scale).intoArray(scores, 2 * blockSize + s0);
+            e.mul(scale).intoArray(scores, 3 * blockSize + s0);
+        }
+    }
+
     private static void blockScores4E5m2(MemorySegment keys, long off, int upper, long dimStride, float[] q, int q0, int q1, int q2,
                                          int q3, int headDim, float scale, float[] scores, int blockSize) {
         for (int s0 = 0; s0 < upper; s0 += L) {
@@ -662,13 +722,15 @@ final class VectorKernels {
         }
     }
 
-    /** {@link #accumulateValues4} over a bf16 or fp8 e5m2 cache: each row's sums run as in {@link #accumulateValuesNarrow}. */
+    /** {@link #accumulateValues4} over a bf16, f16 or fp8 e5m2 cache: each row's sums run as in {@link #accumulateValuesNarrow}. */
     private static void accumulateValues4Narrow(float[] out, int o0, int o1, int o2, int o3, int n, float[] p, int p0, int p1, int p2,
                                                 int p3, int first, int last, MemorySegment v, long vOff, long vStride, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
         int upper = S.loopBound(n);
         if (dtype == KvCacheDtype.BF16) {
             accumulateValues4Bf16(out, o0, o1, o2, o3, upper, p, p0, p1, p2, p3, first, last, v, vOff, vStride);
+        } else if (dtype == KvCacheDtype.F16) {
+            accumulateValues4F16(out, o0, o1, o2, o3, upper, p, p0, p1, p2, p3, first, last, v, vOff, vStride);
         } else {
             accumulateValues4E5m2(out, o0, o1, o2, o3, upper, p, p0, p1, p2, p3, first, last, v, vOff, vStride);
         }
@@ -697,6 +759,27 @@ final class VectorKernels {
             for (int j = first; j <= last; j++) {
                 FloatVector x = ((IntVector) ShortVector.fromMemorySegment(HALF, v, vOff + j * vStride + 2L * i, LE)
                         .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a = x.fma(FloatVector.broadcast(S, p[p0 + j]), a);
+                b = x.fma(FloatVector.broadcast(S, p[p1 + j]), b);
+                c = x.fma(FloatVector.broadcast(S, p[p2 + j]), c);
+                e = x.fma(FloatVector.broadcast(S, p[p3 + j]), e);
+            }
+            a.intoArray(out, o0 + i);
+            b.intoArray(out, o1 + i);
+            c.intoArray(out, o2 + i);
+            e.intoArray(out, o3 + i);
+        }
+    }
+
+    private static void accumulateValues4F16(float[] out, int o0, int o1, int o2, int o3, int upper, float[] p, int p0, int p1,
+                                              int p2, int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
+        for (int i = 0; i < upper; i += L) {
+            FloatVector a = FloatVector.fromArray(S, out, o0 + i), b = FloatVector.fromArray(S, out, o1 + i);
+            FloatVector c = FloatVector.fromArray(S, out, o2 + i), e = FloatVector.fromArray(S, out, o3 + i);
+            for (int j = first; j <= last; j++) {
+                FloatVector x = ((IntVector) ShortVector.fromMemorySegment(HALF, v, vOff + j * vStride + 2L * i, LE)
+                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT)
+                        .reinterpretAsFloats().mul(0x1p112f);
                 a = x.fma(FloatVector.broadcast(S, p[p0 + j]), a);
                 b = x.fma(FloatVector.broadcast(S, p[p1 + j]), b);
                 c = x.fma(FloatVector.broadcast(S, p[p2 + j]), c);

@@ -37,6 +37,13 @@ class KvCacheDtypeTest {
             float y = KvCacheDtype.fromE5m2(KvCacheDtype.toE5m2(x));
             assertTrue(Math.abs(y - x) <= Math.abs(x) * 0.125 + 1e-4, x + " -> " + y);
         }
+        assertEquals(1.0f, Float.float16ToFloat(KvCacheDtype.toF16(1.0f)));
+        assertEquals(1.0f, Float.float16ToFloat(KvCacheDtype.toF16(1.0f + 0x1p-11f)), "tie to even");
+        assertEquals(65504f, Float.float16ToFloat(KvCacheDtype.toF16(1e6f)), "saturates at the largest finite value");
+        assertEquals(-65504f, Float.float16ToFloat(KvCacheDtype.toF16(Float.NEGATIVE_INFINITY)));
+        assertEquals(0x1p-24f, Float.float16ToFloat(KvCacheDtype.toF16(0x1p-24f)), "subnormals kept");
+        assertEquals(KvCacheDtype.F16, KvCacheDtype.parse("float16"));
+        assertEquals(KvCacheDtype.F16, KvCacheDtype.parse("fp16"));
         assertEquals(KvCacheDtype.F32, KvCacheDtype.parse("auto"));
         assertEquals(KvCacheDtype.BF16, KvCacheDtype.parse("bfloat16"));
         assertEquals(KvCacheDtype.FP8_E5M2, KvCacheDtype.parse("fp8_e5m2"));
@@ -83,14 +90,18 @@ class KvCacheDtypeTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = KvCacheDtype.class, names = {"BF16", "FP8_E5M2"})
+    @EnumSource(value = KvCacheDtype.class, names = {"BF16", "F16", "FP8_E5M2"})
     void narrowCachesStayCloseToF32AndBatchIndependent(KvCacheDtype dtype) {
         Path dir = RandomModelWriter.builder().architecture("llama").hidden(64).layers(2).heads(4).kvHeads(2)
                 .intermediate(96).vocab(70).maxPos(64).seed(13).write(tmp.resolve("m"));
         try (LlamaWeights w = LlamaWeights.load(dir)) {
             List<float[]> exact = sequenceA(w, KvCacheDtype.F32, false);
             List<float[]> alone = sequenceA(w, dtype, false), batched = sequenceA(w, dtype, true);
-            double tol = dtype == KvCacheDtype.BF16 ? 0.02 : 0.25;
+            double tol = switch (dtype) {
+                case F16 -> 0.003;
+                case BF16 -> 0.02;
+                default -> 0.25;
+            };
             for (int i = 0; i < exact.size(); i++) {
                 assertArrayEquals(alone.get(i), batched.get(i), "logits with a " + dtype + " cache depend on the batch");
                 double scale = 1, worst = 0;

@@ -468,7 +468,7 @@ class VectorKernelsTest {
     /** Four query rows at once (repeated rows included, as a group of 3 passes them) give each row the one-row kernels' bits. */
     @ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"8,4,F32", "24,16,F32", "64,16,F32", "80,20,F32", "128,16,F32",
-            "8,4,BF16", "64,16,BF16", "80,20,BF16", "24,16,FP8_E5M2", "64,16,FP8_E5M2", "80,20,FP8_E5M2"})
+            "8,4,BF16", "64,16,BF16", "80,20,BF16", "64,16,F16", "80,20,F16", "24,16,FP8_E5M2", "64,16,FP8_E5M2", "80,20,FP8_E5M2"})
     void fourRowAttentionKernelsGiveEachRowTheOneRowBits(int hd, int bs, KvCacheDtype dtype) {
         int kvHeads = 2, head = 1, eb = dtype.bytesPerElement();
         SplittableRandom rng = new SplittableRandom(hd * 31 + bs);
@@ -483,6 +483,7 @@ class VectorKernelsTest {
                     switch (dtype) {
                         case F32 -> m.set(F32, 4 * i, x);
                         case BF16 -> m.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, (short) (Float.floatToRawIntBits(x) >>> 16));
+                        case F16 -> m.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, Float.floatToFloat16(x));
                         case FP8_E5M2 -> m.set(ValueLayout.JAVA_BYTE, i, (byte) (Float.floatToFloat16(x) >> 8));
                     }
                 }
@@ -513,6 +514,87 @@ class VectorKernelsTest {
             VectorKernels.accumulateValues4(out4, 2, 2 + hd, 2 + 3 * hd, 2 + 3 * hd, hd, scores4, 0, bs, 2 * bs, 2 * bs,
                     first, last, values, valueOff, stride, dtype);
             assertArrayEquals(out1, out4);
+        }
+    }
+
+    /**
+     * The narrow caches' kernels widen every stored element to the float the scalar decoding gives (random bit
+     * patterns: subnormals, both signs, the largest finite values; only inf/NaN encodings left out) and sum as
+     * the scalar loop does, so scores and outputs are bit for bit those of the scalar loop.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"64,16,BF16", "67,20,BF16", "64,16,F16", "67,20,F16", "24,16,FP8_E5M2", "67,20,FP8_E5M2"})
+    void narrowCacheKernelsWidenEveryElementExactly(int hd, int bs, KvCacheDtype dtype) {
+        int eb = dtype.bytesPerElement();
+        SplittableRandom rng = new SplittableRandom(hd * 7L + bs);
+        try (Arena arena = Arena.ofConfined()) {
+            long n = (long) bs * hd;
+            MemorySegment keys = arena.allocate(eb * n + LlamaWeights.Matrix.READ_PAST);
+            MemorySegment values = arena.allocate(eb * n + LlamaWeights.Matrix.READ_PAST);
+            float[] k = new float[(int) n], v = new float[(int) n];
+            for (int i = 0; i < n; i++) {
+                for (int which = 0; which < 2; which++) {
+                    MemorySegment m = which == 0 ? keys : values;
+                    float x;
+                    switch (dtype) {
+                        case BF16 -> {
+                            short bits;
+                            do {
+                                bits = (short) rng.nextInt(1 << 16);
+                            } while ((bits & 0x7F80) == 0x7F80);
+                            m.set(ValueLayout.JAVA_SHORT_UNALIGNED, eb * (long) i, bits);
+                            x = Float.intBitsToFloat((bits & 0xFFFF) << 16);
+                        }
+                        case F16 -> {
+                            short bits;
+                            do {
+                                bits = (short) rng.nextInt(1 << 16);
+                            } while ((bits & 0x7C00) == 0x7C00);
+                            m.set(ValueLayout.JAVA_SHORT_UNALIGNED, eb * (long) i, bits);
+                            x = Float.float16ToFloat(bits);
+                        }
+                        default -> {
+                            byte bits;
+                            do {
+                                bits = (byte) rng.nextInt(1 << 8);
+                            } while ((bits & 0x7C) == 0x7C);
+                            m.set(ValueLayout.JAVA_BYTE, i, bits);
+                            x = Float.float16ToFloat((short) ((bits & 0xFF) << 8));
+                        }
+                    }
+                    if (which == 0) {
+                        k[i] = x;
+                    } else {
+                        v[i] = x;
+                    }
+                }
+            }
+            float[] q = new float[hd], p = new float[bs];
+            for (int i = 0; i < hd; i++) {
+                q[i] = (float) rng.nextDouble(-1, 1) / 1024;
+            }
+            for (int j = 0; j < bs; j++) {
+                p[j] = (float) rng.nextDouble(0, 1) / 1024;
+            }
+            // Keys transposed [dim][slot]; values [slot][dim].
+            float[] scores = new float[bs];
+            VectorKernels.blockScores(keys, 0, bs, q, 0, hd, 0.25f, scores, dtype);
+            float[] out = new float[hd];
+            VectorKernels.accumulateValues(out, 0, hd, p, 0, bs - 1, values, 0, (long) eb * hd, dtype);
+            for (int s0 = 0; s0 < bs; s0++) {
+                float acc = 0f;
+                for (int d = 0; d < hd; d++) {
+                    acc = Math.fma(k[d * bs + s0], q[d], acc);
+                }
+                assertEquals(acc * 0.25f, scores[s0], dtype + " score of slot " + s0);
+            }
+            for (int i = 0; i < hd; i++) {
+                float acc = 0f;
+                for (int j = 0; j < bs; j++) {
+                    acc = Math.fma(v[j * hd + i], p[j], acc);
+                }
+                assertEquals(acc, out[i], dtype + " output " + i);
+            }
         }
     }
 
