@@ -163,7 +163,7 @@ public final class CpuModelRunner {
         int hidden = c.hiddenSize();
         embedTokens(input);
         ropeTables(T);
-        attentionItemCount = attentionItems(input);
+        attentionItemCount = attentionItems(input, cache.dtype() != KvCacheDtype.F32);
         for (int l = 0; l < c.numLayers(); l++) {
             LlamaWeights.Layer layer = w.layer(l);
             attentionBlock(layer, l, input, cache, T);
@@ -338,6 +338,7 @@ public final class CpuModelRunner {
         long rowBytes = (long) c.kvDim() * eb;
         int items = attentionItemCount;
         boolean fullBlocks = VectorKernels.softmaxFullBlock4Fits(bs);
+        long call = ++attentionCalls;
         pool.parallelFor(items, 1, (from, to) -> {
             AttentionRows a = attentionRows.get();
             if (a.scores.length < 4 * bs) {
@@ -361,20 +362,28 @@ public final class CpuModelRunner {
                 }
                 long keyHeadOff = (long) g * hd * bs * eb, valueHeadOff = (long) g * hd * eb;
                 int lastBlock = a.pos[rows - 1] / bs;
+                // A narrow cache read by many rows of this sequence (a prefill) is widened once per thread, and
+                // the f32 kernels, which sum as the narrow ones do, run on the copy: the same bits as decode's
+                // direct reads, without widening every key again for every group of four rows.
+                WidenedKv wide = kvType != KvCacheDtype.F32 && input.seqs().get(s).tokenIds().length * group >= WIDEN_MIN_ROWS
+                        ? widenedKv.get().cover(call, s, g, lastBlock + 1, table, cache, l, hd, rowBytes) : null;
+                MemorySegment ks = wide == null ? kc : wide.keys, vs = wide == null ? vc : wide.values;
+                KvCacheDtype kt = wide == null ? kvType : KvCacheDtype.F32;
+                long vStride = wide == null ? rowBytes : 4L * hd;
                 for (int b = a.lo[0] / bs; b <= lastBlock; b++) {
-                    long keyOff = cache.keyBlockOffset(table[b]) + keyHeadOff;
-                    long valueOff = (long) table[b] * bs * rowBytes + valueHeadOff;
+                    long keyOff = wide == null ? cache.keyBlockOffset(table[b]) + keyHeadOff : (long) b * hd * bs * 4;
+                    long valueOff = wide == null ? (long) table[b] * bs * rowBytes + valueHeadOff : (long) b * bs * hd * 4;
                     if (rows == 1) {
                         for (int r = 0; r < rows; r++) {
-                            VectorKernels.blockScores(kc, keyOff, bs, q, a.qOff[r], hd, scale, scores, kvType);
+                            VectorKernels.blockScores(ks, keyOff, bs, q, a.qOff[r], hd, scale, scores, kt);
                             if (softmaxStep(a, r, scores, 0, b * bs, bs)) {
-                                VectorKernels.accumulateValues(att, a.qOff[r], hd, scores, a.rowFirst[r], a.rowLast[r], vc, valueOff,
-                                        rowBytes, kvType);
+                                VectorKernels.accumulateValues(att, a.qOff[r], hd, scores, a.rowFirst[r], a.rowLast[r], vs, valueOff,
+                                        vStride, kt);
                             }
                         }
                         continue;
                     }
-                    VectorKernels.blockScores4(kc, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores, kvType);
+                    VectorKernels.blockScores4(ks, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores, kt);
                     if (fullBlocks && a.lo[rows - 1] <= b * bs && a.pos[0] >= b * bs + bs - 1) {
                         // Every row sees the whole block: the four rows' softmax step at once.
                         VectorKernels.softmaxFullBlock4(scores, a.max, a.sum, a.correction, a.work);
@@ -384,7 +393,7 @@ public final class CpuModelRunner {
                             }
                         }
                         VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0],
-                                a.pOff[1], a.pOff[2], a.pOff[3], 0, bs - 1, vc, valueOff, rowBytes, kvType);
+                                a.pOff[1], a.pOff[2], a.pOff[3], 0, bs - 1, vs, valueOff, vStride, kt);
                         continue;
                     }
                     int first = bs, last = -1;
@@ -404,7 +413,7 @@ public final class CpuModelRunner {
                         java.util.Arrays.fill(scores, r * bs + ownEnd, r * bs + last + 1, 0f);
                     }
                     VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0], a.pOff[1],
-                            a.pOff[2], a.pOff[3], first, last, vc, valueOff, rowBytes, kvType);
+                            a.pOff[2], a.pOff[3], first, last, vs, valueOff, vStride, kt);
                 }
                 for (int r = 0; r < rows; r++) {
                     VectorKernels.scale(att, a.qOff[r], hd, 1f / a.sum[r]);
@@ -437,6 +446,56 @@ public final class CpuModelRunner {
         return true;
     }
 
+    /** Rows of one sequence in a step from which a narrow cache is widened once for them (decode steps read it directly). */
+    private static final int WIDEN_MIN_ROWS = 16;
+    /** Counts pagedAttention calls: a widened copy belongs to one call (one layer of one step). */
+    private long attentionCalls;
+    private final ThreadLocal<WidenedKv> widenedKv = ThreadLocal.withInitial(WidenedKv::new);
+
+    /**
+     * Per thread: the keys and values of one (sequence, kv head) of a narrow cache, widened to f32 in the f32
+     * cache's layouts (keys [block][dim][slot], values [block][slot][dim]), blocks [0, blocks) of its table.
+     */
+    private static final class WidenedKv {
+        MemorySegment keys = MemorySegment.NULL, values = MemorySegment.NULL;
+        long call = -1;
+        int seq, kvHead, blocks;
+
+        WidenedKv cover(long call, int seq, int kvHead, int need, int[] table, PagedKvCache cache, int layer, int hd, long rowBytes) {
+            if (this.call != call || this.seq != seq || this.kvHead != kvHead) {
+                this.call = call;
+                this.seq = seq;
+                this.kvHead = kvHead;
+                blocks = 0;
+            }
+            if (need <= blocks) {
+                return this;
+            }
+            int bs = cache.blockSize();
+            long bytes = (long) need * bs * hd * 4;
+            if (keys.byteSize() < bytes) {
+                long size = Math.max(bytes, 2 * keys.byteSize());
+                keys = java.lang.foreign.Arena.ofAuto().allocate(size, 64);
+                values = java.lang.foreign.Arena.ofAuto().allocate(size, 64);
+                blocks = 0;
+            }
+            KvCacheDtype dtype = cache.dtype();
+            int eb = dtype.bytesPerElement();
+            long valueHeadOff = (long) kvHead * hd * eb;
+            MemorySegment kc = cache.keys(layer), vc = cache.values(layer);
+            for (int b = blocks; b < need; b++) {
+                VectorKernels.widenKv(kc, cache.keyBlockOffset(table[b]) + (long) kvHead * hd * bs * eb, hd * bs, dtype,
+                        keys, (long) b * hd * bs * 4);
+                for (int j = 0; j < bs; j++) {
+                    VectorKernels.widenKv(vc, ((long) table[b] * bs + j) * rowBytes + valueHeadOff, hd, dtype, values,
+                            ((long) b * bs + j) * hd * 4);
+                }
+            }
+            blocks = need;
+            return this;
+        }
+    }
+
     /** Per-thread state of the attention rows in flight. */
     private static final class AttentionRows {
         float[] scores = new float[0];
@@ -447,9 +506,11 @@ public final class CpuModelRunner {
     /**
      * Fills the attention work items of this step: for each sequence and kv head, its (token, query head)
      * rows in groups of four, the latest tokens first (they attend to the most positions, so the
-     * pool's threads end their share of a prefill together). Returns the number of items.
+     * pool's threads end their share of a prefill together). With {@code kvHeadMajor} (a narrow cache) a
+     * sequence's items go kv head by kv head, so a thread's run of items mostly shares one widened copy of the
+     * cache (see WidenedKv). Returns the number of items.
      */
-    private int attentionItems(StepInput input) {
+    private int attentionItems(StepInput input, boolean kvHeadMajor) {
         int group = c.numHeads() / c.numKvHeads(), kvHeads = c.numKvHeads();
         int n = 0;
         for (StepInput.SeqChunk seq : input.seqs()) {
@@ -469,13 +530,13 @@ public final class CpuModelRunner {
             seqFirstToken[s] = token;
             int rows = input.seqs().get(s).tokenIds().length * group;
             token += input.seqs().get(s).tokenIds().length;
-            for (int to = rows; to > 0; to -= 4) {
-                for (int g = 0; g < kvHeads; g++, item++) {
-                    itemSeq[item] = s;
-                    itemKvHead[item] = g;
-                    itemRowFrom[item] = Math.max(0, to - 4);
-                    itemRowTo[item] = to;
-                }
+            int groups = (rows + 3) / 4;
+            for (int i = 0; i < groups * kvHeads; i++, item++) {
+                int g = kvHeadMajor ? i / groups : i % kvHeads, to = rows - 4 * (kvHeadMajor ? i % groups : i / kvHeads);
+                itemSeq[item] = s;
+                itemKvHead[item] = g;
+                itemRowFrom[item] = Math.max(0, to - 4);
+                itemRowTo[item] = to;
             }
         }
         return n;

@@ -491,6 +491,40 @@ final class VectorKernels {
         }
     }
 
+    /**
+     * dst (f32, from byte dstOff) = n consecutive elements of a narrow cache from byte off, widened as the attention
+     * kernels widen them in registers: the f32 kernels then give the narrow kernels' bits on the copy.
+     */
+    static void widenKv(MemorySegment src, long off, int n, KvCacheDtype dtype, MemorySegment dst, long dstOff) {
+        int upper = S.loopBound(n);
+        switch (dtype) {
+            case BF16 -> {
+                for (int i = 0; i < upper; i += L) {
+                    ((IntVector) ShortVector.fromMemorySegment(HALF, src, off + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                            .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoMemorySegment(dst, dstOff + 4L * i, LE);
+                }
+            }
+            case F16 -> {
+                for (int i = 0; i < upper; i += L) {
+                    ((IntVector) ShortVector.fromMemorySegment(HALF, src, off + 2L * i, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                            .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f)
+                            .intoMemorySegment(dst, dstOff + 4L * i, LE);
+                }
+            }
+            case FP8_E5M2 -> {
+                for (int i = 0; i < upper; i += L) {
+                    ((IntVector) ByteVector.fromMemorySegment(BYTES, src, off + i, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                            .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f)
+                            .intoMemorySegment(dst, dstOff + 4L * i, LE);
+                }
+            }
+            case F32 -> throw new IllegalArgumentException("an f32 cache needs no widening");
+        }
+        for (int i = upper; i < n; i++) {
+            dst.set(F32, dstOff + 4L * i, kvScalar(src, off + (long) dtype.bytesPerElement() * i, dtype));
+        }
+    }
+
     private static float kvScalar(MemorySegment m, long off, KvCacheDtype dtype) {
         return switch (dtype) {
             case BF16 -> KvCacheDtype.fromBf16(m.get(BF16, off));
@@ -505,7 +539,11 @@ final class VectorKernels {
      * the Java fallbacks (measured: 5% of a decode step spent there).
      */
 
-    /** {@link #blockScores} over a bf16, f16 or fp8 e5m2 cache: keys widened in registers, one sum over the head dim. */
+    /**
+     * {@link #blockScores} over a bf16, f16 or fp8 e5m2 cache: keys widened in registers and summed exactly as the
+     * f32 kernel sums them (four chains over the head dimension), so the f32 kernels give these bits on keys widened
+     * beforehand (what prefill attention does, see CpuModelRunner).
+     */
     private static void blockScoresNarrow(MemorySegment keys, long off, int blockSize, float[] q, int qOff, int headDim,
                                           float scale, float[] scores, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
@@ -525,45 +563,91 @@ final class VectorKernels {
 
     private static void blockScoresBf16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int qOff, int headDim,
                                         float scale, float[] scores) {
+        int d4 = headDim & ~3;
         for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector acc = FloatVector.zero(S);
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             long base = off + 2L * s0;
-            for (int d = 0; d < headDim; d++) {
-                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
-                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+            int d = 0;
+            for (; d < d4; d += 4) {
+                FloatVector k0 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a0 = k0.fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+                FloatVector k1 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 1) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a1 = k1.fma(FloatVector.broadcast(S, q[qOff + d + 1]), a1);
+                FloatVector k2 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 2) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a2 = k2.fma(FloatVector.broadcast(S, q[qOff + d + 2]), a2);
+                FloatVector k3 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 3) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a3 = k3.fma(FloatVector.broadcast(S, q[qOff + d + 3]), a3);
             }
-            acc.mul(scale).intoArray(scores, s0);
+            for (; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a0 = k.fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
         }
     }
 
     private static void blockScoresF16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int qOff, int headDim,
                                         float scale, float[] scores) {
+        int d4 = headDim & ~3;
         for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector acc = FloatVector.zero(S);
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             long base = off + 2L * s0;
-            for (int d = 0; d < headDim; d++) {
-                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
-                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT)
-                        .reinterpretAsFloats().mul(0x1p112f);
-                acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+            int d = 0;
+            for (; d < d4; d += 4) {
+                FloatVector k0 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k0.fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+                FloatVector k1 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 1) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a1 = k1.fma(FloatVector.broadcast(S, q[qOff + d + 1]), a1);
+                FloatVector k2 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 2) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a2 = k2.fma(FloatVector.broadcast(S, q[qOff + d + 2]), a2);
+                FloatVector k3 = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 3) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a3 = k3.fma(FloatVector.broadcast(S, q[qOff + d + 3]), a3);
             }
-            acc.mul(scale).intoArray(scores, s0);
+            for (; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k.fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
         }
     }
 
     private static void blockScoresE5m2(MemorySegment keys, long off, int upper, long dimStride, float[] q, int qOff, int headDim,
                                         float scale, float[] scores) {
+        int d4 = headDim & ~3;
         for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector acc = FloatVector.zero(S);
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             long base = off + s0;
-            for (int d = 0; d < headDim; d++) {
-                FloatVector k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
-                        .convertShape(VectorOperators.B2I, INTS, 0)).lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT)
-                        .reinterpretAsFloats().mul(0x1p112f);
-                acc = k.fma(FloatVector.broadcast(S, q[qOff + d]), acc);
+            int d = 0;
+            for (; d < d4; d += 4) {
+                FloatVector k0 = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k0.fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+                FloatVector k1 = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + (d + 1) * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a1 = k1.fma(FloatVector.broadcast(S, q[qOff + d + 1]), a1);
+                FloatVector k2 = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + (d + 2) * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a2 = k2.fma(FloatVector.broadcast(S, q[qOff + d + 2]), a2);
+                FloatVector k3 = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + (d + 3) * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a3 = k3.fma(FloatVector.broadcast(S, q[qOff + d + 3]), a3);
             }
-            acc.mul(scale).intoArray(scores, s0);
+            for (; d < headDim; d++) {
+                FloatVector k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k.fma(FloatVector.broadcast(S, q[qOff + d]), a0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
         }
     }
 
@@ -662,63 +746,154 @@ final class VectorKernels {
 
     private static void blockScores4Bf16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int q0, int q1, int q2,
                                          int q3, int headDim, float scale, float[] scores, int blockSize) {
+        int d4 = headDim & ~3;
         for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            FloatVector e0 = a0, e1 = a0, e2 = a0, e3 = a0;
             long base = off + 2L * s0;
-            for (int d = 0; d < headDim; d++) {
-                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
-                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-                a = k.fma(FloatVector.broadcast(S, q[q0 + d]), a);
-                b = k.fma(FloatVector.broadcast(S, q[q1 + d]), b);
-                c = k.fma(FloatVector.broadcast(S, q[q2 + d]), c);
-                e = k.fma(FloatVector.broadcast(S, q[q3 + d]), e);
+            int d = 0;
+            for (; d < d4; d += 4) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+                k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 1) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a1 = k.fma(FloatVector.broadcast(S, q[q0 + d + 1]), a1);
+                b1 = k.fma(FloatVector.broadcast(S, q[q1 + d + 1]), b1);
+                c1 = k.fma(FloatVector.broadcast(S, q[q2 + d + 1]), c1);
+                e1 = k.fma(FloatVector.broadcast(S, q[q3 + d + 1]), e1);
+                k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 2) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a2 = k.fma(FloatVector.broadcast(S, q[q0 + d + 2]), a2);
+                b2 = k.fma(FloatVector.broadcast(S, q[q1 + d + 2]), b2);
+                c2 = k.fma(FloatVector.broadcast(S, q[q2 + d + 2]), c2);
+                e2 = k.fma(FloatVector.broadcast(S, q[q3 + d + 2]), e2);
+                k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 3) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a3 = k.fma(FloatVector.broadcast(S, q[q0 + d + 3]), a3);
+                b3 = k.fma(FloatVector.broadcast(S, q[q1 + d + 3]), b3);
+                c3 = k.fma(FloatVector.broadcast(S, q[q2 + d + 3]), c3);
+                e3 = k.fma(FloatVector.broadcast(S, q[q3 + d + 3]), e3);
             }
-            a.mul(scale).intoArray(scores, s0);
-            b.mul(scale).intoArray(scores, blockSize + s0);
-            c.mul(scale).intoArray(scores, 2 * blockSize + s0);
-            e.mul(scale).intoArray(scores, 3 * blockSize + s0);
+            for (; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
+            b0.add(b1).add(b2.add(b3)).mul(scale).intoArray(scores, blockSize + s0);
+            c0.add(c1).add(c2.add(c3)).mul(scale).intoArray(scores, 2 * blockSize + s0);
+            e0.add(e1).add(e2.add(e3)).mul(scale).intoArray(scores, 3 * blockSize + s0);
         }
     }
 
     private static void blockScores4F16(MemorySegment keys, long off, int upper, long dimStride, float[] q, int q0, int q1, int q2,
                                          int q3, int headDim, float scale, float[] scores, int blockSize) {
+        int d4 = headDim & ~3;
         for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            FloatVector e0 = a0, e1 = a0, e2 = a0, e3 = a0;
             long base = off + 2L * s0;
-            for (int d = 0; d < headDim; d++) {
-                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE)
-                        .convertShape(VectorOperators.S2I, INTS, 0)).lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT)
-                        .reinterpretAsFloats().mul(0x1p112f);
-                a = k.fma(FloatVector.broadcast(S, q[q0 + d]), a);
-                b = k.fma(FloatVector.broadcast(S, q[q1 + d]), b);
-                c = k.fma(FloatVector.broadcast(S, q[q2 + d]), c);
-                e = k.fma(FloatVector.broadcast(S, q[q3 + d]), e);
+            int d = 0;
+            for (; d < d4; d += 4) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+                k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 1) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a1 = k.fma(FloatVector.broadcast(S, q[q0 + d + 1]), a1);
+                b1 = k.fma(FloatVector.broadcast(S, q[q1 + d + 1]), b1);
+                c1 = k.fma(FloatVector.broadcast(S, q[q2 + d + 1]), c1);
+                e1 = k.fma(FloatVector.broadcast(S, q[q3 + d + 1]), e1);
+                k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 2) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a2 = k.fma(FloatVector.broadcast(S, q[q0 + d + 2]), a2);
+                b2 = k.fma(FloatVector.broadcast(S, q[q1 + d + 2]), b2);
+                c2 = k.fma(FloatVector.broadcast(S, q[q2 + d + 2]), c2);
+                e2 = k.fma(FloatVector.broadcast(S, q[q3 + d + 2]), e2);
+                k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + (d + 3) * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a3 = k.fma(FloatVector.broadcast(S, q[q0 + d + 3]), a3);
+                b3 = k.fma(FloatVector.broadcast(S, q[q1 + d + 3]), b3);
+                c3 = k.fma(FloatVector.broadcast(S, q[q2 + d + 3]), c3);
+                e3 = k.fma(FloatVector.broadcast(S, q[q3 + d + 3]), e3);
             }
-            a.mul(scale).intoArray(scores, s0);
-            b.mul(scale).intoArray(scores, blockSize + s0);
-            c.mul(scale).intoArray(scores, 2 * blockSize + s0);
-            e.mul(scale).intoArray(scores, 3 * blockSize + s0);
+            for (; d < headDim; d++) {
+                FloatVector k = ((IntVector) ShortVector.fromMemorySegment(HALF, keys, base + d * dimStride, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
+            b0.add(b1).add(b2.add(b3)).mul(scale).intoArray(scores, blockSize + s0);
+            c0.add(c1).add(c2.add(c3)).mul(scale).intoArray(scores, 2 * blockSize + s0);
+            e0.add(e1).add(e2.add(e3)).mul(scale).intoArray(scores, 3 * blockSize + s0);
         }
     }
 
     private static void blockScores4E5m2(MemorySegment keys, long off, int upper, long dimStride, float[] q, int q0, int q1, int q2,
                                          int q3, int headDim, float scale, float[] scores, int blockSize) {
+        int d4 = headDim & ~3;
         for (int s0 = 0; s0 < upper; s0 += L) {
-            FloatVector a = FloatVector.zero(S), b = a, c = a, e = a;
+            FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+            FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            FloatVector e0 = a0, e1 = a0, e2 = a0, e3 = a0;
             long base = off + s0;
-            for (int d = 0; d < headDim; d++) {
-                FloatVector k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE)
-                        .convertShape(VectorOperators.B2I, INTS, 0)).lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT)
-                        .reinterpretAsFloats().mul(0x1p112f);
-                a = k.fma(FloatVector.broadcast(S, q[q0 + d]), a);
-                b = k.fma(FloatVector.broadcast(S, q[q1 + d]), b);
-                c = k.fma(FloatVector.broadcast(S, q[q2 + d]), c);
-                e = k.fma(FloatVector.broadcast(S, q[q3 + d]), e);
+            int d = 0;
+            for (; d < d4; d += 4) {
+                FloatVector k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+                k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + (d + 1) * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a1 = k.fma(FloatVector.broadcast(S, q[q0 + d + 1]), a1);
+                b1 = k.fma(FloatVector.broadcast(S, q[q1 + d + 1]), b1);
+                c1 = k.fma(FloatVector.broadcast(S, q[q2 + d + 1]), c1);
+                e1 = k.fma(FloatVector.broadcast(S, q[q3 + d + 1]), e1);
+                k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + (d + 2) * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a2 = k.fma(FloatVector.broadcast(S, q[q0 + d + 2]), a2);
+                b2 = k.fma(FloatVector.broadcast(S, q[q1 + d + 2]), b2);
+                c2 = k.fma(FloatVector.broadcast(S, q[q2 + d + 2]), c2);
+                e2 = k.fma(FloatVector.broadcast(S, q[q3 + d + 2]), e2);
+                k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + (d + 3) * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a3 = k.fma(FloatVector.broadcast(S, q[q0 + d + 3]), a3);
+                b3 = k.fma(FloatVector.broadcast(S, q[q1 + d + 3]), b3);
+                c3 = k.fma(FloatVector.broadcast(S, q[q2 + d + 3]), c3);
+                e3 = k.fma(FloatVector.broadcast(S, q[q3 + d + 3]), e3);
             }
-            a.mul(scale).intoArray(scores, s0);
-            b.mul(scale).intoArray(scores, blockSize + s0);
-            c.mul(scale).intoArray(scores, 2 * blockSize + s0);
-            e.mul(scale).intoArray(scores, 3 * blockSize + s0);
+            for (; d < headDim; d++) {
+                FloatVector k = ((IntVector) ByteVector.fromMemorySegment(BYTES, keys, base + d * dimStride, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                a0 = k.fma(FloatVector.broadcast(S, q[q0 + d]), a0);
+                b0 = k.fma(FloatVector.broadcast(S, q[q1 + d]), b0);
+                c0 = k.fma(FloatVector.broadcast(S, q[q2 + d]), c0);
+                e0 = k.fma(FloatVector.broadcast(S, q[q3 + d]), e0);
+            }
+            a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(scores, s0);
+            b0.add(b1).add(b2.add(b3)).mul(scale).intoArray(scores, blockSize + s0);
+            c0.add(c1).add(c2.add(c3)).mul(scale).intoArray(scores, 2 * blockSize + s0);
+            e0.add(e1).add(e2.add(e3)).mul(scale).intoArray(scores, 3 * blockSize + s0);
         }
     }
 

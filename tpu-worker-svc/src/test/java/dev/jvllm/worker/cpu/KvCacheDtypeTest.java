@@ -118,4 +118,39 @@ class KvCacheDtypeTest {
             }
         }
     }
+    /**
+     * A sequence's logits do not depend on how its tokens were chunked, whatever the cache type: prefilled at once
+     * (a narrow cache is then widened into an f32 copy for the many rows), or in a short chunk, single decode
+     * steps and a long chunk (read directly, then widened again), bit for bit. Blocks of 16 and 20 slots: the
+     * kernels' vector loops and their scalar tails.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.CsvSource({"F32,16", "BF16,16", "F16,16", "F16,20", "FP8_E5M2,16", "FP8_E5M2,20"})
+    void logitsDoNotDependOnChunking(KvCacheDtype dtype, int bs) {
+        Path dir = RandomModelWriter.builder().architecture("llama").hidden(64).layers(2).heads(6).kvHeads(2)
+                .intermediate(96).vocab(70).maxPos(64).seed(17).write(tmp.resolve("chunking"));
+        int n = 40;
+        int[] tokens = new java.util.Random(3).ints(n, 0, 70).toArray();
+        int[] table = {2, 0, 1};
+        try (LlamaWeights w = LlamaWeights.load(dir); ComputePool pool = new ComputePool(2)) {
+            int vocab = w.config().vocabSize();
+            CpuModelRunner runner = new CpuModelRunner(w, pool, 64);
+            float[] atOnce;
+            try (PagedKvCache cache = new PagedKvCache(w.config().numLayers(), 3, bs, w.config().kvDim(), dtype)) {
+                atOnce = run(runner, cache, List.of(new StepInput.SeqChunk(tokens, 0, table)));
+            }
+            try (PagedKvCache cache = new PagedKvCache(w.config().numLayers(), 3, bs, w.config().kvDim(), dtype)) {
+                int[] chunks = {5, 1, 1, 1, 14, 1, 17};
+                for (int start = 0, c = 0; start < n; start += chunks[c++]) {
+                    float[] got = run(runner, cache, List.of(new StepInput.SeqChunk(
+                            Arrays.copyOfRange(tokens, start, start + chunks[c]), start, table)));
+                    for (int i = 0; i < chunks[c]; i++) {
+                        assertArrayEquals(Arrays.copyOfRange(atOnce, (start + i) * vocab, (start + i + 1) * vocab),
+                                Arrays.copyOfRange(got, i * vocab, (i + 1) * vocab),
+                                dtype + ": logits of position " + (start + i) + " depend on the chunking");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -520,7 +520,7 @@ class VectorKernelsTest {
     /**
      * The narrow caches' kernels widen every stored element to the float the scalar decoding gives (random bit
      * patterns: subnormals, both signs, the largest finite values; only inf/NaN encodings left out) and sum as
-     * the scalar loop does, so scores and outputs are bit for bit those of the scalar loop.
+     * the f32 kernels do: on the same values widened beforehand into an f32 cache, those give the same bits.
      */
     @ParameterizedTest
     @org.junit.jupiter.params.provider.CsvSource({"64,16,BF16", "67,20,BF16", "64,16,F16", "67,20,F16", "24,16,FP8_E5M2", "67,20,FP8_E5M2"})
@@ -576,24 +576,27 @@ class VectorKernelsTest {
             for (int j = 0; j < bs; j++) {
                 p[j] = (float) rng.nextDouble(0, 1) / 1024;
             }
-            // Keys transposed [dim][slot]; values [slot][dim].
-            float[] scores = new float[bs];
-            VectorKernels.blockScores(keys, 0, bs, q, 0, hd, 0.25f, scores, dtype);
-            float[] out = new float[hd];
-            VectorKernels.accumulateValues(out, 0, hd, p, 0, bs - 1, values, 0, (long) eb * hd, dtype);
-            for (int s0 = 0; s0 < bs; s0++) {
-                float acc = 0f;
-                for (int d = 0; d < hd; d++) {
-                    acc = Math.fma(k[d * bs + s0], q[d], acc);
-                }
-                assertEquals(acc * 0.25f, scores[s0], dtype + " score of slot " + s0);
+            // Keys transposed [dim][slot]; values [slot][dim]. The same values widened beforehand into an f32 cache.
+            MemorySegment keysF32 = arena.allocate(4 * n), valuesF32 = arena.allocate(4 * n);
+            for (int i = 0; i < n; i++) {
+                keysF32.set(F32, 4L * i, k[i]);
+                valuesF32.set(F32, 4L * i, v[i]);
             }
-            for (int i = 0; i < hd; i++) {
-                float acc = 0f;
-                for (int j = 0; j < bs; j++) {
-                    acc = Math.fma(v[j * hd + i], p[j], acc);
+            float[] scores = new float[bs], scoresF32 = new float[bs];
+            VectorKernels.blockScores(keys, 0, bs, q, 0, hd, 0.25f, scores, dtype);
+            VectorKernels.blockScores(keysF32, 0, bs, q, 0, hd, 0.25f, scoresF32, KvCacheDtype.F32);
+            assertArrayEquals(scoresF32, scores, dtype + " scores");
+            float[] out = new float[hd], outF32 = new float[hd];
+            VectorKernels.accumulateValues(out, 0, hd, p, 0, bs - 1, values, 0, (long) eb * hd, dtype);
+            VectorKernels.accumulateValues(outF32, 0, hd, p, 0, bs - 1, valuesF32, 0, 4L * hd, KvCacheDtype.F32);
+            assertArrayEquals(outF32, out, dtype + " outputs");
+            for (int s0 = 0; s0 < bs; s0++) {   // and the sums are the keys' (a loose check of the widening itself)
+                double want = 0, magnitude = 0;
+                for (int d = 0; d < hd; d++) {
+                    want += (double) k[d * bs + s0] * q[d];
+                    magnitude += Math.abs((double) k[d * bs + s0] * q[d]);
                 }
-                assertEquals(acc, out[i], dtype + " output " + i);
+                assertEquals(want * 0.25, scores[s0], 1e-6 * magnitude, dtype + " score of slot " + s0);
             }
         }
     }
