@@ -531,42 +531,30 @@ class VectorKernelsTest {
             long n = (long) bs * hd;
             MemorySegment keys = arena.allocate(eb * n + LlamaWeights.Matrix.READ_PAST);
             MemorySegment values = arena.allocate(eb * n + LlamaWeights.Matrix.READ_PAST);
+            int expMask = switch (dtype) {
+                case BF16 -> 0x7F80;
+                case F16 -> 0x7C00;
+                default -> 0x7C;
+            };
             float[] k = new float[(int) n], v = new float[(int) n];
             for (int i = 0; i < n; i++) {
                 for (int which = 0; which < 2; which++) {
+                    int bits;
+                    do {
+                        bits = rng.nextInt(1 << (8 * eb));
+                    } while ((bits & expMask) == expMask);   // every encoding but inf and NaN
                     MemorySegment m = which == 0 ? keys : values;
-                    float x;
-                    switch (dtype) {
-                        case BF16 -> {
-                            short bits;
-                            do {
-                                bits = (short) rng.nextInt(1 << 16);
-                            } while ((bits & 0x7F80) == 0x7F80);
-                            m.set(ValueLayout.JAVA_SHORT_UNALIGNED, eb * (long) i, bits);
-                            x = Float.intBitsToFloat((bits & 0xFFFF) << 16);
-                        }
-                        case F16 -> {
-                            short bits;
-                            do {
-                                bits = (short) rng.nextInt(1 << 16);
-                            } while ((bits & 0x7C00) == 0x7C00);
-                            m.set(ValueLayout.JAVA_SHORT_UNALIGNED, eb * (long) i, bits);
-                            x = Float.float16ToFloat(bits);
-                        }
-                        default -> {
-                            byte bits;
-                            do {
-                                bits = (byte) rng.nextInt(1 << 8);
-                            } while ((bits & 0x7C) == 0x7C);
-                            m.set(ValueLayout.JAVA_BYTE, i, bits);
-                            x = Float.float16ToFloat((short) ((bits & 0xFF) << 8));
-                        }
-                    }
-                    if (which == 0) {
-                        k[i] = x;
+                    if (eb == 2) {
+                        m.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2L * i, (short) bits);
                     } else {
-                        v[i] = x;
+                        m.set(ValueLayout.JAVA_BYTE, i, (byte) bits);
                     }
+                    float x = switch (dtype) {
+                        case BF16 -> Float.intBitsToFloat(bits << 16);
+                        case F16 -> Float.float16ToFloat((short) bits);
+                        default -> Float.float16ToFloat((short) (bits << 8));
+                    };
+                    (which == 0 ? k : v)[i] = x;
                 }
             }
             float[] q = new float[hd], p = new float[bs];
@@ -578,9 +566,11 @@ class VectorKernelsTest {
             }
             // Keys transposed [dim][slot]; values [slot][dim]. The same values widened beforehand into an f32 cache.
             MemorySegment keysF32 = arena.allocate(4 * n), valuesF32 = arena.allocate(4 * n);
+            VectorKernels.widenKv(keys, 0, (int) n, dtype, keysF32, 0);
+            VectorKernels.widenKv(values, 0, (int) n, dtype, valuesF32, 0);
             for (int i = 0; i < n; i++) {
-                keysF32.set(F32, 4L * i, k[i]);
-                valuesF32.set(F32, 4L * i, v[i]);
+                assertEquals(k[i], keysF32.get(F32, 4L * i), dtype + " key " + i + " widened");
+                assertEquals(v[i], valuesF32.get(F32, 4L * i), dtype + " value " + i + " widened");
             }
             float[] scores = new float[bs], scoresF32 = new float[bs];
             VectorKernels.blockScores(keys, 0, bs, q, 0, hd, 0.25f, scores, dtype);
