@@ -122,12 +122,16 @@ class KvCacheDtypeTest {
      * A sequence's logits do not depend on how its tokens were chunked, whatever the cache type: prefilled at once
      * (a narrow cache is then widened into an f32 copy for the many rows), or in a short chunk, single decode
      * steps and a long chunk (read directly, then widened again), bit for bit. Blocks of 16 and 20 slots: the
-     * kernels' vector loops and their scalar tails.
+     * kernels' vector loops and their scalar tails; sliding windows that start inside a block.
      */
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.CsvSource({"F32,16", "BF16,16", "F16,16", "F16,20", "FP8_E5M2,16", "FP8_E5M2,20"})
-    void logitsDoNotDependOnChunking(KvCacheDtype dtype, int bs) {
-        Path dir = RandomModelWriter.builder().architecture("llama").hidden(64).layers(2).heads(6).kvHeads(2)
+    @org.junit.jupiter.params.provider.CsvSource({"F32,16,0", "BF16,16,0", "F16,16,0", "F16,20,0", "FP8_E5M2,16,0", "FP8_E5M2,20,0",
+            "F16,16,11", "BF16,20,23"})
+    void logitsDoNotDependOnChunking(KvCacheDtype dtype, int bs, int slidingWindow) {
+        RandomModelWriter.Builder model = slidingWindow > 0
+                ? RandomModelWriter.builder().architecture("mistral").slidingWindow(slidingWindow)
+                : RandomModelWriter.builder().architecture("llama");
+        Path dir = model.hidden(64).layers(2).heads(6).kvHeads(2)
                 .intermediate(96).vocab(70).maxPos(64).seed(17).write(tmp.resolve("chunking"));
         int n = 40;
         int[] tokens = new java.util.Random(3).ints(n, 0, 70).toArray();
