@@ -112,6 +112,10 @@ public final class CpuModelRunner {
             if (WARM_KV.add(kv)) {
                 VectorKernels.warmUpAttention(kv);
             }
+            // A narrow cache's prefill runs the f32 kernels on a widened copy (WidenedKv).
+            if (WARM_KV.add(KvCacheDtype.F32)) {
+                VectorKernels.warmUpAttention(KvCacheDtype.F32);
+            }
         }
     }
 

@@ -2314,6 +2314,9 @@ final class VectorKernels {
                 accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
                 blockScores4(seg, 0, 16, in, 0, 1, 2, 3, n / 2, 0.5f, scores4, kv);
                 accumulateValues4(in, 0, n, 2 * n, 3 * n, n, e, 0, 1, 2, 3, 0, 3, seg, 0, 4L * n, kv);
+                if (kv != KvCacheDtype.F32) {
+                    widenKv(seg, 0, n, kv, seg, 4L * n * 4);   // a prefill's copy of a narrow cache (CpuModelRunner)
+                }
             }
         }
     }

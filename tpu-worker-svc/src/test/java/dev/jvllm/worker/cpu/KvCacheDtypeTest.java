@@ -45,6 +45,12 @@ class KvCacheDtypeTest {
         assertEquals(KvCacheDtype.F16, KvCacheDtype.parse("float16"));
         assertEquals(KvCacheDtype.F16, KvCacheDtype.parse("fp16"));
         assertEquals(KvCacheDtype.F32, KvCacheDtype.parse("auto"));
+        // auto: the model's own type, f16 for quantized weights; an explicit type wins.
+        assertEquals(KvCacheDtype.F32, KvCacheDtype.resolve("auto", dev.jvllm.worker.model.WeightType.F32));
+        assertEquals(KvCacheDtype.BF16, KvCacheDtype.resolve("auto", dev.jvllm.worker.model.WeightType.BF16));
+        assertEquals(KvCacheDtype.F16, KvCacheDtype.resolve(null, dev.jvllm.worker.model.WeightType.F16));
+        assertEquals(KvCacheDtype.F16, KvCacheDtype.resolve("AUTO", dev.jvllm.worker.model.WeightType.Q4_K));
+        assertEquals(KvCacheDtype.FP8_E5M2, KvCacheDtype.resolve("fp8_e5m2", dev.jvllm.worker.model.WeightType.F32));
         assertEquals(KvCacheDtype.BF16, KvCacheDtype.parse("bfloat16"));
         assertEquals(KvCacheDtype.FP8_E5M2, KvCacheDtype.parse("fp8_e5m2"));
         assertThrows(IllegalArgumentException.class, () -> KvCacheDtype.parse("int4"));
