@@ -76,8 +76,12 @@ class TracingEndToEndTest {
             trace = collector.spans().stream().filter(x -> x.traceId().equals(traceId)).toList();
             Set<String> seen = trace.stream().map(ReceivedSpan::serviceName).collect(Collectors.toSet());
             Set<String> names = trace.stream().map(ReceivedSpan::name).collect(Collectors.toSet());
-            if (seen.containsAll(services) && names.containsAll(Set.of("POST /v1/completions", "llm_request", "queue",
-                    "prefill", "decode", "engine_step", "worker_step", "jvllm.v1.Engine/Generate"))) break;
+            // Each service exports on its own schedule: a server span (the scheduler's Generate) can arrive after
+            // the spans under it, so wait until every span's parent has arrived, not only until every name has.
+            Set<String> ids = trace.stream().map(ReceivedSpan::spanId).collect(Collectors.toSet());
+            long roots = trace.stream().filter(x -> !ids.contains(x.parentSpanId())).count();
+            if (seen.containsAll(services) && roots == 1 && names.containsAll(Set.of("POST /v1/completions", "llm_request",
+                    "queue", "prefill", "decode", "engine_step", "worker_step", "jvllm.v1.Engine/Generate"))) break;
             Thread.sleep(50);
         }
         String summary = trace.stream().map(x -> x.serviceName() + ":" + x.name()).sorted().toList().toString();
