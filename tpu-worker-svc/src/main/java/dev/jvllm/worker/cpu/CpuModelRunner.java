@@ -36,10 +36,10 @@ public final class CpuModelRunner {
     private int[] seqFirstToken = new int[0];
     private int attentionItemCount;
     /** Activations of one token block of a matmul (64K floats: 256 KB, in L2 with a panel beside them). */
-    private static final int TOKEN_BLOCK_FLOATS = 64 * 1024;
+    static final int TOKEN_BLOCK_FLOATS = 64 * 1024;
     /** Weights widened at once and applied to each token block in turn (32K floats: 128 KB; see matmulGroups). */
-    private static final int PANEL_FLOATS = 32 * 1024;
-    private final int tokenBlockFloats, panelFloats;
+    static final int PANEL_FLOATS = 32 * 1024;
+    private final int tokenBlockFloats, panelFloats, segmentPositions;
     /** Weight rows widened to f32 (a panel of groups of four), per thread: reused by every token of a tiled matmul. */
     private final ThreadLocal<float[]> widenScratch = ThreadLocal.withInitial(() -> new float[0]);
     private final ThreadLocal<float[]> accScratch = ThreadLocal.withInitial(() -> new float[VectorKernels.ACC_SCRATCH]);
@@ -58,13 +58,17 @@ public final class CpuModelRunner {
     private static final java.util.Set<KvCacheDtype> WARM_KV = java.util.EnumSet.noneOf(KvCacheDtype.class);
 
     public CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen) {
-        this(weights, pool, maxModelLen, TOKEN_BLOCK_FLOATS, PANEL_FLOATS);
+        this(weights, pool, maxModelLen, TOKEN_BLOCK_FLOATS, PANEL_FLOATS, SEGMENT_POSITIONS);
     }
 
-    /** With other token-block and panel sizes: they change the order of a matmul's work, never its results. */
-    CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen, int tokenBlockFloats, int panelFloats) {
+    /**
+     * With other token-block and panel sizes: they change the order of a matmul's work, never its results. And
+     * with attention segments of another length (tests: a few blocks), which does change the bits of longer rows.
+     */
+    CpuModelRunner(LlamaWeights weights, ComputePool pool, int maxModelLen, int tokenBlockFloats, int panelFloats, int segmentPositions) {
         this.tokenBlockFloats = tokenBlockFloats;
         this.panelFloats = panelFloats;
+        this.segmentPositions = segmentPositions;
         this.w = weights;
         this.c = weights.config();
         this.pool = pool;
@@ -330,6 +334,11 @@ public final class CpuModelRunner {
      * read the same keys and values (the query heads of one kv head, and consecutive tokens of one
      * sequence) go four at a time, so each cached vector is loaded once for the four; a row's sums are
      * the same whichever rows share its group.
+     *
+     * <p>Positions go in segments of {@link #SEGMENT_POSITIONS}: each segment's softmax state starts afresh
+     * and the segments' states are merged in order, so a step with few items (a decode of one sequence: 3 kv
+     * heads over 2 threads ran 2:1) can hand each segment to any thread and merge afterwards, with the same
+     * bits as a step that runs an item's segments one after the other.
      */
     private void pagedAttention(StepInput input, PagedKvCache cache, int l, int T) {
         int hd = c.headDim(), qDim = c.qDim(), group = c.numHeads() / c.numKvHeads();
@@ -341,15 +350,28 @@ public final class CpuModelRunner {
         int eb = kvType.bytesPerElement();
         long rowBytes = (long) c.kvDim() * eb;
         int items = attentionItemCount;
+        int segBlocks = Math.max(1, segmentPositions / bs);
+        int units = items < 2 * pool.threads() ? segmentUnits(items, group, bs, segBlocks, window) : items;
+        boolean split = units > items;
+        if (split && partSum.length < 4 * units) {
+            partMax = new float[4 * units];
+            partSum = new float[4 * units];
+            partOut = new float[4 * units * hd];
+        }
         boolean fullBlocks = VectorKernels.softmaxFullBlock4Fits(bs);
         long call = ++attentionCalls;
-        pool.parallelFor(items, 1, (from, to) -> {
+        pool.parallelFor(units, 1, (from, to) -> {
             AttentionRows a = attentionRows.get();
             if (a.scores.length < 4 * bs) {
                 a.scores = new float[4 * bs];
             }
-            float[] scores = a.scores;
-            for (int item = from; item < to; item++) {
+            if (a.segOut.length < 4 * hd) {
+                a.segOut = new float[4 * hd];
+                a.runOut = new float[4 * hd];
+            }
+            float[] scores = a.scores, segOut = a.segOut;
+            for (int u = from; u < to; u++) {
+                int item = split ? unitItem[u] : u;
                 int s = itemSeq[item], g = itemKvHead[item], rowFrom = itemRowFrom[item];
                 int rows = itemRowTo[item] - rowFrom;
                 int[] table = input.seqs().get(s).blockTable();
@@ -357,73 +379,169 @@ public final class CpuModelRunner {
                     int row = rowFrom + Math.min(r, rows - 1);   // a group of fewer than 4 repeats its last row
                     int t = seqFirstToken[s] + row / group, h = g * group + row % group;
                     a.qOff[r] = t * qDim + h * hd;
+                    a.oOff[r] = Math.min(r, rows - 1) * hd;
                     a.pos[r] = positions[t];
                     a.lo[r] = window > 0 ? Math.max(0, positions[t] - window + 1) : 0;
-                    a.max[r] = Float.NEGATIVE_INFINITY;
-                    a.sum[r] = 0f;
                     a.pOff[r] = Math.min(r, rows - 1) * bs;
-                    java.util.Arrays.fill(att, a.qOff[r], a.qOff[r] + hd, 0f);
                 }
                 long keyHeadOff = (long) g * hd * bs * eb, valueHeadOff = (long) g * hd * eb;
-                int lastBlock = a.pos[rows - 1] / bs;
+                int firstBlock = a.lo[0] / bs, lastBlock = a.pos[rows - 1] / bs;
                 // A narrow cache read by many rows of this sequence (a prefill) is widened once per thread, and
                 // the f32 kernels, which sum as the narrow ones do, run on the copy: the same bits as decode's
                 // direct reads, without widening every key again for every group of four rows.
-                WidenedKv wide = kvType != KvCacheDtype.F32 && input.seqs().get(s).tokenIds().length * group >= WIDEN_MIN_ROWS
+                WidenedKv wide = !split && kvType != KvCacheDtype.F32 && input.seqs().get(s).tokenIds().length * group >= WIDEN_MIN_ROWS
                         ? widenedKv.get().cover(call, s, g, lastBlock + 1, table, cache, l, hd, rowBytes) : null;
                 MemorySegment ks = wide == null ? kc : wide.keys, vs = wide == null ? vc : wide.values;
                 KvCacheDtype kt = wide == null ? kvType : KvCacheDtype.F32;
                 long vStride = wide == null ? rowBytes : 4L * hd;
-                for (int b = a.lo[0] / bs; b <= lastBlock; b++) {
-                    long keyOff = wide == null ? cache.keyBlockOffset(table[b]) + keyHeadOff : (long) b * hd * bs * 4;
-                    long valueOff = wide == null ? (long) table[b] * bs * rowBytes + valueHeadOff : (long) b * bs * hd * 4;
-                    if (rows == 1) {
+                int segFrom = split ? unitSegment[u] : firstBlock / segBlocks, segTo = split ? segFrom : lastBlock / segBlocks;
+                for (int seg = segFrom; seg <= segTo; seg++) {
+                    for (int r = 0; r < 4; r++) {
+                        a.max[r] = Float.NEGATIVE_INFINITY;
+                        a.sum[r] = 0f;
+                    }
+                    java.util.Arrays.fill(segOut, 0, rows * hd, 0f);
+                    int bTo = Math.min(lastBlock, seg * segBlocks + segBlocks - 1);
+                    for (int b = Math.max(firstBlock, seg * segBlocks); b <= bTo; b++) {
+                        long keyOff = wide == null ? cache.keyBlockOffset(table[b]) + keyHeadOff : (long) b * hd * bs * 4;
+                        long valueOff = wide == null ? (long) table[b] * bs * rowBytes + valueHeadOff : (long) b * bs * hd * 4;
+                        if (rows == 1) {
+                            VectorKernels.blockScores(ks, keyOff, bs, q, a.qOff[0], hd, scale, scores, kt);
+                            if (softmaxStep(a, 0, scores, 0, b * bs, bs)) {
+                                VectorKernels.accumulateValues(segOut, 0, hd, scores, a.rowFirst[0], a.rowLast[0], vs, valueOff, vStride, kt);
+                            }
+                            continue;
+                        }
+                        VectorKernels.blockScores4(ks, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores, kt);
+                        if (fullBlocks && a.lo[rows - 1] <= b * bs && a.pos[0] >= b * bs + bs - 1) {
+                            // Every row sees the whole block: the four rows' softmax step at once.
+                            VectorKernels.softmaxFullBlock4(scores, a.max, a.sum, a.correction, a.work);
+                            for (int r = 0; r < rows; r++) {
+                                if (a.correction[r] != 1f) {
+                                    VectorKernels.scale(segOut, a.oOff[r], hd, a.correction[r]);
+                                }
+                            }
+                            VectorKernels.accumulateValues4(segOut, a.oOff[0], a.oOff[1], a.oOff[2], a.oOff[3], hd, scores, a.pOff[0],
+                                    a.pOff[1], a.pOff[2], a.pOff[3], 0, bs - 1, vs, valueOff, vStride, kt);
+                            continue;
+                        }
+                        int first = bs, last = -1;
                         for (int r = 0; r < rows; r++) {
-                            VectorKernels.blockScores(ks, keyOff, bs, q, a.qOff[r], hd, scale, scores, kt);
-                            if (softmaxStep(a, r, scores, 0, b * bs, bs)) {
-                                VectorKernels.accumulateValues(att, a.qOff[r], hd, scores, a.rowFirst[r], a.rowLast[r], vs, valueOff,
-                                        vStride, kt);
+                            if (softmaxStep(a, r, scores, r * bs, b * bs, bs)) {
+                                first = Math.min(first, a.rowFirst[r]);
+                                last = Math.max(last, a.rowLast[r]);
                             }
                         }
-                        continue;
-                    }
-                    VectorKernels.blockScores4(ks, keyOff, bs, q, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scale, scores, kt);
-                    if (fullBlocks && a.lo[rows - 1] <= b * bs && a.pos[0] >= b * bs + bs - 1) {
-                        // Every row sees the whole block: the four rows' softmax step at once.
-                        VectorKernels.softmaxFullBlock4(scores, a.max, a.sum, a.correction, a.work);
-                        for (int r = 0; r < rows; r++) {
-                            if (a.correction[r] != 1f) {
-                                VectorKernels.scale(att, a.qOff[r], hd, a.correction[r]);
-                            }
+                        if (first > last) {
+                            continue;
                         }
-                        VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0],
-                                a.pOff[1], a.pOff[2], a.pOff[3], 0, bs - 1, vs, valueOff, vStride, kt);
-                        continue;
+                        for (int r = 0; r < rows; r++) {   // weights 0 outside a row's own slots (all of them if it has none)
+                            int own = Math.max(first, Math.min(a.rowFirst[r], last + 1));
+                            int ownEnd = Math.max(own, Math.min(a.rowLast[r] + 1, last + 1));
+                            java.util.Arrays.fill(scores, r * bs + first, r * bs + own, 0f);
+                            java.util.Arrays.fill(scores, r * bs + ownEnd, r * bs + last + 1, 0f);
+                        }
+                        VectorKernels.accumulateValues4(segOut, a.oOff[0], a.oOff[1], a.oOff[2], a.oOff[3], hd, scores, a.pOff[0],
+                                a.pOff[1], a.pOff[2], a.pOff[3], first, last, vs, valueOff, vStride, kt);
                     }
-                    int first = bs, last = -1;
                     for (int r = 0; r < rows; r++) {
-                        if (softmaxStep(a, r, scores, r * bs, b * bs, bs)) {
-                            first = Math.min(first, a.rowFirst[r]);
-                            last = Math.max(last, a.rowLast[r]);
+                        if (split) {
+                            partMax[4 * u + r] = a.max[r];
+                            partSum[4 * u + r] = a.sum[r];
+                            System.arraycopy(segOut, r * hd, partOut, (4 * u + r) * hd, hd);
+                        } else {
+                            mergeSegment(a.runMax, a.runSum, a.runOut, r, hd, seg == segFrom, a.max[r], a.sum[r], segOut, r * hd);
                         }
                     }
-                    if (first > last) {
-                        continue;
-                    }
-                    for (int r = 0; r < rows; r++) {   // weights 0 outside a row's own slots (all of them if it has none)
-                        int own = Math.max(first, Math.min(a.rowFirst[r], last + 1));
-                        int ownEnd = Math.max(own, Math.min(a.rowLast[r] + 1, last + 1));
-                        java.util.Arrays.fill(scores, r * bs + first, r * bs + own, 0f);
-                        java.util.Arrays.fill(scores, r * bs + ownEnd, r * bs + last + 1, 0f);
-                    }
-                    VectorKernels.accumulateValues4(att, a.qOff[0], a.qOff[1], a.qOff[2], a.qOff[3], hd, scores, a.pOff[0], a.pOff[1],
-                            a.pOff[2], a.pOff[3], first, last, vs, valueOff, vStride, kt);
                 }
-                for (int r = 0; r < rows; r++) {
-                    VectorKernels.scale(att, a.qOff[r], hd, 1f / a.sum[r]);
+                if (!split) {
+                    for (int r = 0; r < rows; r++) {
+                        System.arraycopy(a.runOut, r * hd, att, a.qOff[r], hd);
+                        VectorKernels.scale(att, a.qOff[r], hd, 1f / a.runSum[r]);
+                    }
                 }
             }
         });
+        if (split) {
+            AttentionRows a = attentionRows.get();
+            if (a.runOut.length < 4 * hd) {
+                a.segOut = new float[4 * hd];
+                a.runOut = new float[4 * hd];
+            }
+            for (int item = 0; item < items; item++) {
+                int s = itemSeq[item], g = itemKvHead[item], rowFrom = itemRowFrom[item];
+                for (int r = 0; r < itemRowTo[item] - rowFrom; r++) {
+                    for (int u = itemFirstUnit[item]; u < itemFirstUnit[item + 1]; u++) {
+                        mergeSegment(a.runMax, a.runSum, a.runOut, r, hd, u == itemFirstUnit[item], partMax[4 * u + r], partSum[4 * u + r],
+                                partOut, (4 * u + r) * hd);
+                    }
+                    int row = rowFrom + r, t = seqFirstToken[s] + row / group, h = g * group + row % group;
+                    System.arraycopy(a.runOut, r * hd, att, t * qDim + h * hd, hd);
+                    VectorKernels.scale(att, t * qDim + h * hd, hd, 1f / a.runSum[r]);
+                }
+            }
+        }
+    }
+
+    /**
+     * Positions per segment of a row's attention (see pagedAttention): 16 blocks of 16. Long enough that a merge
+     * (one exp and one pass over the row's output) is rare next to the blocks' work, short enough to split a
+     * decode's few hundred positions.
+     */
+    static final int SEGMENT_POSITIONS = 256;
+    /** When a step's attention is split into segments: each unit's item and segment, and each item's first unit. */
+    private int[] unitItem = new int[0], unitSegment = new int[0], itemFirstUnit = new int[0];
+    /** The split units' softmax states: per unit and row (4 per unit), max, sum and unnormalized output. */
+    private float[] partMax = new float[0], partSum = new float[0], partOut = new float[0];
+
+    /** Fills unitItem, unitSegment and itemFirstUnit with one unit per segment of each item; returns the number of units. */
+    private int segmentUnits(int items, int group, int bs, int segBlocks, int window) {
+        if (itemFirstUnit.length < items + 1) {
+            itemFirstUnit = new int[items + 1];
+        }
+        int units = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            units = 0;
+            for (int item = 0; item < items; item++) {
+                int first = seqFirstToken[itemSeq[item]];
+                int lo = window > 0 ? Math.max(0, positions[first + itemRowFrom[item] / group] - window + 1) : 0;
+                int segFrom = lo / bs / segBlocks, segTo = positions[first + (itemRowTo[item] - 1) / group] / bs / segBlocks;
+                itemFirstUnit[item] = units;
+                for (int seg = segFrom; seg <= segTo; seg++, units++) {
+                    if (pass == 1) {
+                        unitItem[units] = item;
+                        unitSegment[units] = seg;
+                    }
+                }
+            }
+            itemFirstUnit[items] = units;
+            if (units == items) {
+                return units;
+            }
+            if (unitItem.length < units) {
+                unitItem = new int[units];
+                unitSegment = new int[units];
+            }
+        }
+        return units;
+    }
+
+    /**
+     * Merges one segment's softmax state of row r (its max m, sum l, unnormalized output o at oOff) into the
+     * row's running state; the first segment is copied. A segment the row sees none of (l == 0) changes nothing.
+     */
+    private static void mergeSegment(float[] runMax, float[] runSum, float[] runOut, int r, int hd, boolean first, float m, float l,
+                                     float[] o, int oOff) {
+        if (first || runSum[r] == 0f) {
+            runMax[r] = m;
+            runSum[r] = l;
+            System.arraycopy(o, oOff, runOut, r * hd, hd);
+        } else if (l > 0f) {
+            float max = Math.max(runMax[r], m), keep = VectorKernels.exp(runMax[r] - max), add = VectorKernels.exp(m - max);
+            runMax[r] = max;
+            runSum[r] = runSum[r] * keep + l * add;
+            VectorKernels.scaleAndAdd(runOut, r * hd, keep, o, oOff, add, hd);
+        }
     }
 
     /**
@@ -443,7 +561,7 @@ public final class CpuModelRunner {
         if (newMax > a.max[r] && a.sum[r] > 0f) {
             float correction = VectorKernels.exp(a.max[r] - newMax);
             a.sum[r] *= correction;
-            VectorKernels.scale(att, a.qOff[r], c.headDim(), correction);
+            VectorKernels.scale(a.segOut, a.oOff[r], c.headDim(), correction);
         }
         a.max[r] = newMax;
         a.sum[r] += VectorKernels.expShiftedSum(scores, off + first, last - first + 1, newMax);
@@ -503,8 +621,12 @@ public final class CpuModelRunner {
     /** Per-thread state of the attention rows in flight. */
     private static final class AttentionRows {
         float[] scores = new float[0];
-        final int[] qOff = new int[4], pos = new int[4], lo = new int[4], pOff = new int[4], rowFirst = new int[4], rowLast = new int[4];
+        /** Per row: the current segment's output (at oOff), and the output of the segments merged so far. */
+        float[] segOut = new float[0], runOut = new float[0];
+        final int[] qOff = new int[4], oOff = new int[4], pos = new int[4], lo = new int[4], pOff = new int[4], rowFirst = new int[4],
+                rowLast = new int[4];
         final float[] max = new float[4], sum = new float[4], correction = new float[4], work = new float[64];
+        final float[] runMax = new float[4], runSum = new float[4];
     }
 
     /**

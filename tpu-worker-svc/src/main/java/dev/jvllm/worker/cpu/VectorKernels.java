@@ -897,7 +897,11 @@ final class VectorKernels {
         }
     }
 
-    /** {@link #accumulateValues4} over a bf16, f16 or fp8 e5m2 cache: each row's sums run as in {@link #accumulateValuesNarrow}. */
+    /**
+     * {@link #accumulateValues4} over a bf16, f16 or fp8 e5m2 cache: each row's sums run as in {@link #accumulateValuesNarrow}.
+     * As the f32 kernel, four vectors of the head at a time, so each broadcast weight feeds four FMAs: one vector at a
+     * time, the f16 kernel took 1.4x as long (one block of a 64-wide head, in L1).
+     */
     private static void accumulateValues4Narrow(float[] out, int o0, int o1, int o2, int o3, int n, float[] p, int p0, int p1, int p2,
                                                 int p3, int first, int last, MemorySegment v, long vOff, long vStride, KvCacheDtype dtype) {
         int eb = dtype.bytesPerElement();
@@ -928,7 +932,65 @@ final class VectorKernels {
 
     private static void accumulateValues4Bf16(float[] out, int o0, int o1, int o2, int o3, int upper, float[] p, int p0, int p1,
                                               int p2, int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
-        for (int i = 0; i < upper; i += L) {
+        int i = 0;
+        for (; i + 4 * L <= upper; i += 4 * L) {
+            FloatVector a0 = FloatVector.fromArray(S, out, o0 + i), a1 = FloatVector.fromArray(S, out, o0 + i + L);
+            FloatVector a2 = FloatVector.fromArray(S, out, o0 + i + 2 * L), a3 = FloatVector.fromArray(S, out, o0 + i + 3 * L);
+            FloatVector b0 = FloatVector.fromArray(S, out, o1 + i), b1 = FloatVector.fromArray(S, out, o1 + i + L);
+            FloatVector b2 = FloatVector.fromArray(S, out, o1 + i + 2 * L), b3 = FloatVector.fromArray(S, out, o1 + i + 3 * L);
+            FloatVector c0 = FloatVector.fromArray(S, out, o2 + i), c1 = FloatVector.fromArray(S, out, o2 + i + L);
+            FloatVector c2 = FloatVector.fromArray(S, out, o2 + i + 2 * L), c3 = FloatVector.fromArray(S, out, o2 + i + 3 * L);
+            FloatVector e0 = FloatVector.fromArray(S, out, o3 + i), e1 = FloatVector.fromArray(S, out, o3 + i + L);
+            FloatVector e2 = FloatVector.fromArray(S, out, o3 + i + 2 * L), e3 = FloatVector.fromArray(S, out, o3 + i + 3 * L);
+            for (int j = first; j <= last; j++) {
+                long row = vOff + j * vStride + 2L * i;
+                FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row + 2L * L, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row + 4L * L, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row + 6L * L, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+                FloatVector pj = FloatVector.broadcast(S, p[p0 + j]);
+                a0 = v0.fma(pj, a0);
+                a1 = v1.fma(pj, a1);
+                a2 = v2.fma(pj, a2);
+                a3 = v3.fma(pj, a3);
+                pj = FloatVector.broadcast(S, p[p1 + j]);
+                b0 = v0.fma(pj, b0);
+                b1 = v1.fma(pj, b1);
+                b2 = v2.fma(pj, b2);
+                b3 = v3.fma(pj, b3);
+                pj = FloatVector.broadcast(S, p[p2 + j]);
+                c0 = v0.fma(pj, c0);
+                c1 = v1.fma(pj, c1);
+                c2 = v2.fma(pj, c2);
+                c3 = v3.fma(pj, c3);
+                pj = FloatVector.broadcast(S, p[p3 + j]);
+                e0 = v0.fma(pj, e0);
+                e1 = v1.fma(pj, e1);
+                e2 = v2.fma(pj, e2);
+                e3 = v3.fma(pj, e3);
+            }
+            a0.intoArray(out, o0 + i);
+            a1.intoArray(out, o0 + i + L);
+            a2.intoArray(out, o0 + i + 2 * L);
+            a3.intoArray(out, o0 + i + 3 * L);
+            b0.intoArray(out, o1 + i);
+            b1.intoArray(out, o1 + i + L);
+            b2.intoArray(out, o1 + i + 2 * L);
+            b3.intoArray(out, o1 + i + 3 * L);
+            c0.intoArray(out, o2 + i);
+            c1.intoArray(out, o2 + i + L);
+            c2.intoArray(out, o2 + i + 2 * L);
+            c3.intoArray(out, o2 + i + 3 * L);
+            e0.intoArray(out, o3 + i);
+            e1.intoArray(out, o3 + i + L);
+            e2.intoArray(out, o3 + i + 2 * L);
+            e3.intoArray(out, o3 + i + 3 * L);
+        }
+        for (; i < upper; i += L) {
             FloatVector a = FloatVector.fromArray(S, out, o0 + i), b = FloatVector.fromArray(S, out, o1 + i);
             FloatVector c = FloatVector.fromArray(S, out, o2 + i), e = FloatVector.fromArray(S, out, o3 + i);
             for (int j = first; j <= last; j++) {
@@ -948,7 +1010,65 @@ final class VectorKernels {
 
     private static void accumulateValues4F16(float[] out, int o0, int o1, int o2, int o3, int upper, float[] p, int p0, int p1,
                                               int p2, int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
-        for (int i = 0; i < upper; i += L) {
+        int i = 0;
+        for (; i + 4 * L <= upper; i += 4 * L) {
+            FloatVector a0 = FloatVector.fromArray(S, out, o0 + i), a1 = FloatVector.fromArray(S, out, o0 + i + L);
+            FloatVector a2 = FloatVector.fromArray(S, out, o0 + i + 2 * L), a3 = FloatVector.fromArray(S, out, o0 + i + 3 * L);
+            FloatVector b0 = FloatVector.fromArray(S, out, o1 + i), b1 = FloatVector.fromArray(S, out, o1 + i + L);
+            FloatVector b2 = FloatVector.fromArray(S, out, o1 + i + 2 * L), b3 = FloatVector.fromArray(S, out, o1 + i + 3 * L);
+            FloatVector c0 = FloatVector.fromArray(S, out, o2 + i), c1 = FloatVector.fromArray(S, out, o2 + i + L);
+            FloatVector c2 = FloatVector.fromArray(S, out, o2 + i + 2 * L), c3 = FloatVector.fromArray(S, out, o2 + i + 3 * L);
+            FloatVector e0 = FloatVector.fromArray(S, out, o3 + i), e1 = FloatVector.fromArray(S, out, o3 + i + L);
+            FloatVector e2 = FloatVector.fromArray(S, out, o3 + i + 2 * L), e3 = FloatVector.fromArray(S, out, o3 + i + 3 * L);
+            for (int j = first; j <= last; j++) {
+                long row = vOff + j * vStride + 2L * i;
+                FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row + 2L * L, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row + 4L * L, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(HALF, v, row + 6L * L, LE).convertShape(VectorOperators.S2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 13).and(F16_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector pj = FloatVector.broadcast(S, p[p0 + j]);
+                a0 = v0.fma(pj, a0);
+                a1 = v1.fma(pj, a1);
+                a2 = v2.fma(pj, a2);
+                a3 = v3.fma(pj, a3);
+                pj = FloatVector.broadcast(S, p[p1 + j]);
+                b0 = v0.fma(pj, b0);
+                b1 = v1.fma(pj, b1);
+                b2 = v2.fma(pj, b2);
+                b3 = v3.fma(pj, b3);
+                pj = FloatVector.broadcast(S, p[p2 + j]);
+                c0 = v0.fma(pj, c0);
+                c1 = v1.fma(pj, c1);
+                c2 = v2.fma(pj, c2);
+                c3 = v3.fma(pj, c3);
+                pj = FloatVector.broadcast(S, p[p3 + j]);
+                e0 = v0.fma(pj, e0);
+                e1 = v1.fma(pj, e1);
+                e2 = v2.fma(pj, e2);
+                e3 = v3.fma(pj, e3);
+            }
+            a0.intoArray(out, o0 + i);
+            a1.intoArray(out, o0 + i + L);
+            a2.intoArray(out, o0 + i + 2 * L);
+            a3.intoArray(out, o0 + i + 3 * L);
+            b0.intoArray(out, o1 + i);
+            b1.intoArray(out, o1 + i + L);
+            b2.intoArray(out, o1 + i + 2 * L);
+            b3.intoArray(out, o1 + i + 3 * L);
+            c0.intoArray(out, o2 + i);
+            c1.intoArray(out, o2 + i + L);
+            c2.intoArray(out, o2 + i + 2 * L);
+            c3.intoArray(out, o2 + i + 3 * L);
+            e0.intoArray(out, o3 + i);
+            e1.intoArray(out, o3 + i + L);
+            e2.intoArray(out, o3 + i + 2 * L);
+            e3.intoArray(out, o3 + i + 3 * L);
+        }
+        for (; i < upper; i += L) {
             FloatVector a = FloatVector.fromArray(S, out, o0 + i), b = FloatVector.fromArray(S, out, o1 + i);
             FloatVector c = FloatVector.fromArray(S, out, o2 + i), e = FloatVector.fromArray(S, out, o3 + i);
             for (int j = first; j <= last; j++) {
@@ -969,7 +1089,65 @@ final class VectorKernels {
 
     private static void accumulateValues4E5m2(float[] out, int o0, int o1, int o2, int o3, int upper, float[] p, int p0, int p1,
                                               int p2, int p3, int first, int last, MemorySegment v, long vOff, long vStride) {
-        for (int i = 0; i < upper; i += L) {
+        int i = 0;
+        for (; i + 4 * L <= upper; i += 4 * L) {
+            FloatVector a0 = FloatVector.fromArray(S, out, o0 + i), a1 = FloatVector.fromArray(S, out, o0 + i + L);
+            FloatVector a2 = FloatVector.fromArray(S, out, o0 + i + 2 * L), a3 = FloatVector.fromArray(S, out, o0 + i + 3 * L);
+            FloatVector b0 = FloatVector.fromArray(S, out, o1 + i), b1 = FloatVector.fromArray(S, out, o1 + i + L);
+            FloatVector b2 = FloatVector.fromArray(S, out, o1 + i + 2 * L), b3 = FloatVector.fromArray(S, out, o1 + i + 3 * L);
+            FloatVector c0 = FloatVector.fromArray(S, out, o2 + i), c1 = FloatVector.fromArray(S, out, o2 + i + L);
+            FloatVector c2 = FloatVector.fromArray(S, out, o2 + i + 2 * L), c3 = FloatVector.fromArray(S, out, o2 + i + 3 * L);
+            FloatVector e0 = FloatVector.fromArray(S, out, o3 + i), e1 = FloatVector.fromArray(S, out, o3 + i + L);
+            FloatVector e2 = FloatVector.fromArray(S, out, o3 + i + 2 * L), e3 = FloatVector.fromArray(S, out, o3 + i + 3 * L);
+            for (int j = first; j <= last; j++) {
+                long row = vOff + j * vStride + 1L * i;
+                FloatVector v0 = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, row, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector v1 = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, row + L, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector v2 = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, row + 2L * L, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector v3 = ((IntVector) ByteVector.fromMemorySegment(BYTES, v, row + 3L * L, LE).convertShape(VectorOperators.B2I, INTS, 0))
+                        .lanewise(VectorOperators.LSHL, 21).and(E5M2_SIGN_EXP_MANT).reinterpretAsFloats().mul(0x1p112f);
+                FloatVector pj = FloatVector.broadcast(S, p[p0 + j]);
+                a0 = v0.fma(pj, a0);
+                a1 = v1.fma(pj, a1);
+                a2 = v2.fma(pj, a2);
+                a3 = v3.fma(pj, a3);
+                pj = FloatVector.broadcast(S, p[p1 + j]);
+                b0 = v0.fma(pj, b0);
+                b1 = v1.fma(pj, b1);
+                b2 = v2.fma(pj, b2);
+                b3 = v3.fma(pj, b3);
+                pj = FloatVector.broadcast(S, p[p2 + j]);
+                c0 = v0.fma(pj, c0);
+                c1 = v1.fma(pj, c1);
+                c2 = v2.fma(pj, c2);
+                c3 = v3.fma(pj, c3);
+                pj = FloatVector.broadcast(S, p[p3 + j]);
+                e0 = v0.fma(pj, e0);
+                e1 = v1.fma(pj, e1);
+                e2 = v2.fma(pj, e2);
+                e3 = v3.fma(pj, e3);
+            }
+            a0.intoArray(out, o0 + i);
+            a1.intoArray(out, o0 + i + L);
+            a2.intoArray(out, o0 + i + 2 * L);
+            a3.intoArray(out, o0 + i + 3 * L);
+            b0.intoArray(out, o1 + i);
+            b1.intoArray(out, o1 + i + L);
+            b2.intoArray(out, o1 + i + 2 * L);
+            b3.intoArray(out, o1 + i + 3 * L);
+            c0.intoArray(out, o2 + i);
+            c1.intoArray(out, o2 + i + L);
+            c2.intoArray(out, o2 + i + 2 * L);
+            c3.intoArray(out, o2 + i + 3 * L);
+            e0.intoArray(out, o3 + i);
+            e1.intoArray(out, o3 + i + L);
+            e2.intoArray(out, o3 + i + 2 * L);
+            e3.intoArray(out, o3 + i + 3 * L);
+        }
+        for (; i < upper; i += L) {
             FloatVector a = FloatVector.fromArray(S, out, o0 + i), b = FloatVector.fromArray(S, out, o1 + i);
             FloatVector c = FloatVector.fromArray(S, out, o2 + i), e = FloatVector.fromArray(S, out, o3 + i);
             for (int j = first; j <= last; j++) {
@@ -2210,6 +2388,18 @@ final class VectorKernels {
         }
     }
 
+    /** y[yOff + i] = x[xOff + i] * b + y[yOff + i] * a (one rounding for the sum: an FMA), for i < n. */
+    static void scaleAndAdd(float[] y, int yOff, float a, float[] x, int xOff, float b, int n) {
+        int i = 0;
+        int upper = S.loopBound(n);
+        for (; i < upper; i += L) {
+            FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.broadcast(S, b), FloatVector.fromArray(S, y, yOff + i).mul(a)).intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            y[yOff + i] = Math.fma(x[xOff + i], b, y[yOff + i] * a);
+        }
+    }
+
     static void scale(float[] y, int off, int n, float s) {
         int i = 0;
         int upper = S.loopBound(n);
@@ -2314,6 +2504,7 @@ final class VectorKernels {
                 accumulateValues(in, 0, n, e, 0, 3, seg, 0, 4L * n, kv);
                 blockScores4(seg, 0, 16, in, 0, 1, 2, 3, n / 2, 0.5f, scores4, kv);
                 accumulateValues4(in, 0, n, 2 * n, 3 * n, n, e, 0, 1, 2, 3, 0, 3, seg, 0, 4L * n, kv);
+                scaleAndAdd(in, 0, 0.5f, e, 0, 0.25f, n);   // merging a row's attention segments (CpuModelRunner)
                 if (kv != KvCacheDtype.F32) {
                     widenKv(seg, 0, n, kv, seg, 4L * n * 4);   // a prefill's copy of a narrow cache (CpuModelRunner)
                 }

@@ -82,6 +82,17 @@ class ForwardPassTest {
     }
 
     /**
+     * Attention in segments of two blocks, so most rows merge several segments' softmax states: a sequence
+     * decoding alone has fewer attention items than twice the threads, and each of its segments is then computed on
+     * its own and merged after, while in a batch (and in a prefill) an item's segments run one after the other.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void matchesFloat64ReferenceAndIsBatchIndependentWithShortSegments(String name, RandomModelWriter.Builder model) throws Exception {
+        checkAgainstReference(name, model, BLOCK, 2 * BLOCK);
+    }
+
+    /**
      * Token blocks of four tokens and weight panels of one or two groups of rows (as 2048-wide matrices get,
      * scaled to these small ones): the prefill steps span several of both, partial panels included, and the
      * logits are bit for bit those of the default sizes.
@@ -101,7 +112,7 @@ class ForwardPassTest {
                     List.of(new Piece(0, 22, 1)));
             int hidden = weights.config().hiddenSize();
             CpuModelRunner[] runners = {new CpuModelRunner(weights, pool, MAX_LEN),
-                    new CpuModelRunner(weights, pool, MAX_LEN, 4 * hidden + 7, 2 * 4 * hidden + 5)};
+                    new CpuModelRunner(weights, pool, MAX_LEN, 4 * hidden + 7, 2 * 4 * hidden + 5, CpuModelRunner.SEGMENT_POSITIONS)};
             List<float[]> byRunner0 = new ArrayList<>();
             for (int r = 0; r < runners.length; r++) {
                 try (PagedKvCache cache = new PagedKvCache(weights.config().numLayers(), NUM_BLOCKS, BLOCK, weights.config().kvDim())) {
@@ -119,7 +130,11 @@ class ForwardPassTest {
     }
 
     private void checkAgainstReference(String name, RandomModelWriter.Builder model, int block) throws Exception {
-        Path dir = model.write(tmp.resolve(name.replace(' ', '_') + "_" + block));
+        checkAgainstReference(name, model, block, CpuModelRunner.SEGMENT_POSITIONS);
+    }
+
+    private void checkAgainstReference(String name, RandomModelWriter.Builder model, int block, int segment) throws Exception {
+        Path dir = model.write(tmp.resolve(name.replace(' ', '_') + "_" + block + "_" + segment));
         Random rnd = new Random(42);
         ReferenceLlama ref = new ReferenceLlama(dir, MAX_LEN);
         int[][] tokens = {randomTokens(rnd, 19, ref.vocab), randomTokens(rnd, 9, ref.vocab), randomTokens(rnd, 25, ref.vocab)};
@@ -140,7 +155,7 @@ class ForwardPassTest {
         List<float[]> mixedRowsOfSeq0 = new ArrayList<>();
         try (LlamaWeights weights = LlamaWeights.load(dir);
              PagedKvCache cache = new PagedKvCache(weights.config().numLayers(), NUM_BLOCKS, block, weights.config().kvDim())) {
-            CpuModelRunner runner = new CpuModelRunner(weights, pool, MAX_LEN);
+            CpuModelRunner runner = new CpuModelRunner(weights, pool, MAX_LEN, CpuModelRunner.TOKEN_BLOCK_FLOATS, CpuModelRunner.PANEL_FLOATS, segment);
             int vocab = weights.config().vocabSize();
             double worst = 0;
             for (List<Piece> step : schedule) {
@@ -165,7 +180,7 @@ class ForwardPassTest {
         // The same sequence alone, same chunks and blocks, in a fresh cache: bit-identical logits.
         try (LlamaWeights weights = LlamaWeights.load(dir);
              PagedKvCache cache = new PagedKvCache(weights.config().numLayers(), NUM_BLOCKS, block, weights.config().kvDim())) {
-            CpuModelRunner runner = new CpuModelRunner(weights, pool, MAX_LEN);
+            CpuModelRunner runner = new CpuModelRunner(weights, pool, MAX_LEN, CpuModelRunner.TOKEN_BLOCK_FLOATS, CpuModelRunner.PANEL_FLOATS, segment);
             int vocab = weights.config().vocabSize();
             int k = 0;
             for (List<Piece> step : schedule) {

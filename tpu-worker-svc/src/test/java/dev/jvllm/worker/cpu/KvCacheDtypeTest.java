@@ -142,9 +142,18 @@ class KvCacheDtypeTest {
         int n = 40;
         int[] tokens = new java.util.Random(3).ints(n, 0, 70).toArray();
         int[] table = {2, 0, 1};
+        // Also with attention segments of one block: a decode step (fewer items than twice the threads) then computes
+        // each segment on its own and merges them after; the prefills merge them one after the other.
+        for (int segment : new int[]{CpuModelRunner.SEGMENT_POSITIONS, bs}) {
+            checkChunking(dir, tokens, table, dtype, bs, segment);
+        }
+    }
+
+    private static void checkChunking(Path dir, int[] tokens, int[] table, KvCacheDtype dtype, int bs, int segment) {
+        int n = tokens.length;
         try (LlamaWeights w = LlamaWeights.load(dir); ComputePool pool = new ComputePool(2)) {
             int vocab = w.config().vocabSize();
-            CpuModelRunner runner = new CpuModelRunner(w, pool, 64);
+            CpuModelRunner runner = new CpuModelRunner(w, pool, 64, CpuModelRunner.TOKEN_BLOCK_FLOATS, CpuModelRunner.PANEL_FLOATS, segment);
             float[] atOnce;
             try (PagedKvCache cache = new PagedKvCache(w.config().numLayers(), 3, bs, w.config().kvDim(), dtype)) {
                 atOnce = run(runner, cache, List.of(new StepInput.SeqChunk(tokens, 0, table)));
@@ -157,7 +166,7 @@ class KvCacheDtypeTest {
                     for (int i = 0; i < chunks[c]; i++) {
                         assertArrayEquals(Arrays.copyOfRange(atOnce, (start + i) * vocab, (start + i + 1) * vocab),
                                 Arrays.copyOfRange(got, i * vocab, (i + 1) * vocab),
-                                dtype + ": logits of position " + (start + i) + " depend on the chunking");
+                                dtype + ", segments of " + segment + ": logits of position " + (start + i) + " depend on the chunking");
                     }
                 }
             }
