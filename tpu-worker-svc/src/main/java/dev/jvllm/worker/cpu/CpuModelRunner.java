@@ -463,23 +463,29 @@ public final class CpuModelRunner {
             }
         });
         if (split) {
-            AttentionRows a = attentionRows.get();
-            if (a.runOut.length < 4 * hd) {
-                a.segOut = new float[4 * hd];
-                a.runOut = new float[4 * hd];
-            }
-            for (int item = 0; item < items; item++) {
-                int s = itemSeq[item], g = itemKvHead[item], rowFrom = itemRowFrom[item];
-                for (int r = 0; r < itemRowTo[item] - rowFrom; r++) {
-                    for (int u = itemFirstUnit[item]; u < itemFirstUnit[item + 1]; u++) {
-                        mergeSegment(a.runMax, a.runSum, a.runOut, r, hd, u == itemFirstUnit[item], partMax[4 * u + r], partSum[4 * u + r],
-                                partOut, (4 * u + r) * hd);
-                    }
-                    int row = rowFrom + r, t = seqFirstToken[s] + row / group, h = g * group + row % group;
-                    System.arraycopy(a.runOut, r * hd, att, t * qDim + h * hd, hd);
-                    VectorKernels.scale(att, t * qDim + h * hd, hd, 1f / a.runSum[r]);
+            ComputePool.RangeTask merge = (from, to) -> {
+                AttentionRows a = attentionRows.get();
+                if (a.runOut.length < 4 * hd) {
+                    a.segOut = new float[4 * hd];
+                    a.runOut = new float[4 * hd];
                 }
-            }
+                for (int item = from; item < to; item++) {
+                    int s = itemSeq[item], g = itemKvHead[item], rowFrom = itemRowFrom[item];
+                    for (int r = 0; r < itemRowTo[item] - rowFrom; r++) {
+                        for (int u = itemFirstUnit[item]; u < itemFirstUnit[item + 1]; u++) {
+                            mergeSegment(a.runMax, a.runSum, a.runOut, r, hd, u == itemFirstUnit[item], partMax[4 * u + r],
+                                    partSum[4 * u + r], partOut, (4 * u + r) * hd);
+                        }
+                        int row = rowFrom + r, t = seqFirstToken[s] + row / group, h = g * group + row % group;
+                        System.arraycopy(a.runOut, r * hd, att, t * qDim + h * hd, hd);
+                        VectorKernels.scale(att, t * qDim + h * hd, hd, 1f / a.runSum[r]);
+                    }
+                }
+            };
+            // Chunks of at least MERGE_CHUNK_FLOATS: a decode's few merges stay on this thread (one chunk runs inline),
+            // cheaper than a hand-off; long contexts on many threads are spread.
+            long floatsPerItem = Math.max(1, (long) units * 4 * hd / items);
+            pool.parallelFor(items, (int) Math.min(items, (MERGE_CHUNK_FLOATS + floatsPerItem - 1) / floatsPerItem), merge);
         }
     }
 
@@ -489,6 +495,8 @@ public final class CpuModelRunner {
      * decode's few hundred positions.
      */
     static final int SEGMENT_POSITIONS = 256;
+    /** The least partial output (floats) that split attention's merge hands to another thread. */
+    private static final int MERGE_CHUNK_FLOATS = 1 << 16;
     /** When a step's attention is split into segments: each unit's item and segment, and each item's first unit. */
     private int[] unitItem = new int[0], unitSegment = new int[0], itemFirstUnit = new int[0];
     /** The split units' softmax states: per unit and row (4 per unit), max, sum and unnormalized output. */
