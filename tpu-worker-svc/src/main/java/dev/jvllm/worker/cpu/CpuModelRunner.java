@@ -30,7 +30,7 @@ public final class CpuModelRunner {
     private float[] ropeCos, ropeSin;
     private int[] positions, tokenSeq;
     private float[] logits = new float[0], finalHidden = new float[0];
-    private final ThreadLocal<AttentionRows> attentionRows = ThreadLocal.withInitial(AttentionRows::new);
+    private final ThreadLocal<AttentionRows> attentionRows = ThreadLocal.withInitial(() -> new AttentionRows(config().headDim()));
     /** This step's attention work items (filled once per step by {@link #attentionItems}) and where each sequence's tokens start. */
     private int[] itemSeq = new int[0], itemKvHead = new int[0], itemRowFrom = new int[0], itemRowTo = new int[0];
     private int[] seqFirstToken = new int[0];
@@ -365,10 +365,6 @@ public final class CpuModelRunner {
             if (a.scores.length < 4 * bs) {
                 a.scores = new float[4 * bs];
             }
-            if (a.segOut.length < 4 * hd) {
-                a.segOut = new float[4 * hd];
-                a.runOut = new float[4 * hd];
-            }
             float[] scores = a.scores, segOut = a.segOut;
             for (int u = from; u < to; u++) {
                 int item = split ? unitItem[u] : u;
@@ -465,10 +461,6 @@ public final class CpuModelRunner {
         if (split) {
             ComputePool.RangeTask merge = (from, to) -> {
                 AttentionRows a = attentionRows.get();
-                if (a.runOut.length < 4 * hd) {
-                    a.segOut = new float[4 * hd];
-                    a.runOut = new float[4 * hd];
-                }
                 for (int item = from; item < to; item++) {
                     int s = itemSeq[item], g = itemKvHead[item], rowFrom = itemRowFrom[item];
                     for (int r = 0; r < itemRowTo[item] - rowFrom; r++) {
@@ -630,11 +622,16 @@ public final class CpuModelRunner {
     private static final class AttentionRows {
         float[] scores = new float[0];
         /** Per row: the current segment's output (at oOff), and the output of the segments merged so far. */
-        float[] segOut = new float[0], runOut = new float[0];
+        final float[] segOut, runOut;
         final int[] qOff = new int[4], oOff = new int[4], pos = new int[4], lo = new int[4], pOff = new int[4], rowFirst = new int[4],
                 rowLast = new int[4];
         final float[] max = new float[4], sum = new float[4], correction = new float[4], work = new float[64];
         final float[] runMax = new float[4], runSum = new float[4];
+
+        AttentionRows(int headDim) {
+            segOut = new float[4 * headDim];
+            runOut = new float[4 * headDim];
+        }
     }
 
     /**
